@@ -1,0 +1,80 @@
+"""Service settings: one pydantic-settings class, injected, never read at import time."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """All knobs of the service. Environment variables are ``YWT_<NAME>``.
+
+    Secrets are ``SecretStr`` so that they never end up in a repr or a log line.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="YWT_", extra="ignore", frozen=True)
+
+    env: Environment = Environment.DEVELOPMENT
+    home: Path = Path("var")
+    database_url: str | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    master_key: SecretStr | None = None
+    demo: bool = True
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # CRLs are valid this long; they are re-issued when less than ``crl_refresh_hours`` remain.
+    crl_validity_hours: int = 24
+    crl_refresh_hours: int = 12
+    audit_checkpoint_every: int = 100
+    max_upload_bytes: int = 20 * 1024 * 1024
+    log_level: str = "INFO"
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("base_url must be an http(s) URL")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            if self.master_key is None:
+                raise ValueError("YWT_MASTER_KEY must be set in production (no generated dev key)")
+            if self.demo:
+                raise ValueError("demo data is refused when YWT_ENV=production (set YWT_DEMO=false)")
+            if self.database_url is None or self.database_url.startswith("sqlite"):
+                raise ValueError("production needs YWT_DATABASE_URL pointing at PostgreSQL")
+        return self
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'ywt.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.resolved_home / "blobs"
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.resolved_home / "master.key"
