@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from asn1crypto import core as asn1core
+
 from keys import oids
 
 
@@ -90,10 +92,10 @@ class SignatureScheme(StrEnum):
                 },
             }
         if self is SignatureScheme.RSA_PKCS1_SHA256:
-            return {"algorithm": "sha256_rsa", "parameters": None}
+            return {"algorithm": "sha256_rsa", "parameters": asn1core.Null()}  # RFC 4055 §5: NULL
         if self is SignatureScheme.ECDSA_SHA256:
             return {"algorithm": "sha256_ecdsa"}
-        return {"algorithm": "sm2_sm3", "parameters": None}
+        return {"algorithm": "sm2_sm3", "parameters": asn1core.Null()}
 
     @staticmethod
     def from_x509_oid(oid: str, params_hash: str | None = None) -> SignatureScheme:

@@ -1,0 +1,304 @@
+"""The ``ywt`` command line: serve, init, pki, keys, audit. Translation only: it parses
+arguments, calls one service function, prints the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from api.container import Services, build_services, checkpoint_verifier, initialise
+from core.audit import verify_journal
+from core.errors import YwtError
+from core.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _services(settings: Settings) -> Services:
+    return build_services(settings)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    services = build_services(settings)
+    report = initialise(services, demo=settings.demo)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"yiwangtong (一网通) trust services — home {settings.resolved_home}, database {services.db.dialect}")
+    for line in report:
+        print(line)
+    print(f"listening on http://{host}:{port}  (base URL {settings.base_url}; API docs at /docs)")
+    sys.stdout.flush()
+    app = create_app(settings, services)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), workers=1)
+    services.close()
+    return 0
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(settings)
+    try:
+        report = initialise(services, demo=args.demo)
+        for line in report or ["already initialised; nothing to do"]:
+            print(line)
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_pki_list(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(settings)
+    with services.db.session() as session:
+        cas = services.ca.list_cas(session)
+        if args.json:
+            print(
+                json.dumps(
+                    [
+                        {
+                            "id": c.id,
+                            "family": c.family.value,
+                            "role": c.role.value,
+                            "subject": c.subject,
+                            "not_after": c.not_after.isoformat(),
+                        }
+                        for c in cas
+                    ],
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
+        else:
+            for c in cas:
+                print(f"{c.id:16} {c.role.value:9} {c.not_after:%Y-%m-%d}  {c.subject}")
+        if args.certs:
+            for cert in services.ca.list_certificates(session, args.ca):
+                print(f"  {cert.serial:42} {cert.status:8} {cert.profile:15} {cert.subject}")
+    services.close()
+    return 0
+
+
+def cmd_pki_issue(args: argparse.Namespace, settings: Settings) -> int:
+    from ca.names import parse_dn
+    from keys import KeyAlgorithm
+
+    services = _services(settings)
+    try:
+        with services.db.session() as session:
+            if args.csr:
+                issued = services.ca.issue_from_csr(
+                    session, args.ca, args.profile, Path(args.csr).read_bytes(), actor="cli"
+                )
+            elif args.key_id:
+                issued = services.ca.issue_for_key(
+                    session, args.ca, args.profile, args.key_id, parse_dn(args.subject or ""), actor="cli"
+                )
+            else:
+                issued = services.ca.issue_for_new_key(
+                    session,
+                    args.ca,
+                    args.profile,
+                    KeyAlgorithm(args.new_key),
+                    parse_dn(args.subject or ""),
+                    actor="cli",
+                )
+    finally:
+        services.close()
+    if args.out:
+        Path(args.out).write_text(issued.cert_pem)
+    else:
+        sys.stdout.write(issued.cert_pem)
+    print(f"issued serial {issued.serial} ({issued.profile}) for {issued.subject}", file=sys.stderr)
+    return 0
+
+
+def cmd_pki_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(settings)
+    try:
+        with services.db.session() as session:
+            if args.resume:
+                cert = services.ca.resume(session, args.serial, actor="cli")
+                print(f"resumed {cert.serial}")
+            else:
+                cert = services.ca.revoke(session, args.serial, args.reason, actor="cli")
+                print(f"revoked {cert.serial} ({cert.revocation_reason}) at {cert.revoked_at}; new CRL issued")
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_pki_crl(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(settings)
+    try:
+        with services.db.session() as session:
+            der = (
+                services.ca.issue_crl(session, args.ca, actor="cli")
+                if args.new
+                else services.ca.current_crl(session, args.ca)
+            )
+    finally:
+        services.close()
+    if args.out:
+        Path(args.out).write_bytes(der)
+        print(f"wrote {len(der)} bytes to {args.out}")
+    else:
+        sys.stdout.buffer.write(der)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(settings)
+    with services.db.session() as session:
+        for k in services.keys.list(session):
+            print(f"{k.key_id}  {k.algorithm.value:9} {k.backend:6} {k.created_at:%Y-%m-%d}  {k.label}")
+    services.close()
+    return 0
+
+
+def cmd_keys_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from keys import KeyAlgorithm
+
+    services = _services(settings)
+    with services.db.session() as session:
+        info = services.keys.generate(session, KeyAlgorithm(args.algorithm), args.label, actor="cli")
+    services.close()
+    print(info.key_id)
+    return 0
+
+
+def cmd_keys_import(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(settings)
+    password = args.password.encode() if args.password else None
+    with services.db.session() as session:
+        info = services.keys.import_private(
+            session, Path(args.file).read_bytes(), args.label, password=password, actor="cli"
+        )
+    services.close()
+    print(info.key_id)
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(settings)
+    with services.db.session() as session:
+        report = verify_journal(session, checkpoint_verifier)
+    services.close()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "entries": report.entries,
+                    "checkpoints": report.checkpoints,
+                    "first_bad_seq": report.first_bad_seq,
+                    "problem": report.problem,
+                }
+            )
+        )
+    else:
+        print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
+    from api.container import attach_checkpoint_signer
+
+    services = _services(settings)
+    attach_checkpoint_signer(services)
+    with services.db.session() as session:
+        cp = services.journal.checkpoint(session)
+    services.close()
+    print(f"checkpoint at entry {cp.seq}: {cp.entry_hash}" if cp else "nothing to checkpoint")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ywt", description="yiwangtong (一网通) trust services")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the HTTP service (initialises the PKI and demo data on first start)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("init", help="create the PKI (and with --demo the demo world) without serving")
+    s.add_argument("--demo", action="store_true")
+    s.set_defaults(func=cmd_init)
+
+    pki = sub.add_parser("pki", help="certificate authorities").add_subparsers(dest="pki_command", required=True)
+    s = pki.add_parser("list", help="list CAs (and with --certs the certificates they issued)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--certs", action="store_true")
+    s.add_argument("--ca")
+    s.set_defaults(func=cmd_pki_list)
+    s = pki.add_parser("issue", help="issue an end-entity certificate")
+    s.add_argument("--ca", required=True, help="issuing CA id, e.g. sm2-identity")
+    s.add_argument("--profile", required=True, help="person, organisation, seal-signing, tsa, token-signing, ...")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--csr", help="PKCS#10 request file (PEM or DER)")
+    src.add_argument("--key-id", help="a key already in the key store")
+    src.add_argument("--new-key", help="generate a key in the store: rsa-2048, ec-p256, sm2, ...")
+    s.add_argument("--subject", help='with --key-id/--new-key: "CN=…,O=…,C=CN"')
+    s.add_argument("--out", help="write the PEM certificate here instead of stdout")
+    s.set_defaults(func=cmd_pki_issue)
+    s = pki.add_parser("revoke", help="revoke a certificate (CRL re-issued at once)")
+    s.add_argument("serial", help="hex serial number")
+    s.add_argument("--reason", default="unspecified", help="keyCompromise, superseded, certificateHold, ...")
+    s.add_argument("--resume", action="store_true", help="lift a certificateHold instead")
+    s.set_defaults(func=cmd_pki_revoke)
+    s = pki.add_parser("crl", help="write a CA's current CRL (DER)")
+    s.add_argument("ca")
+    s.add_argument("--out")
+    s.add_argument("--new", action="store_true", help="issue a fresh CRL now")
+    s.set_defaults(func=cmd_pki_crl)
+
+    keys = sub.add_parser("keys", help="key store").add_subparsers(dest="keys_command", required=True)
+    s = keys.add_parser("list")
+    s.set_defaults(func=cmd_keys_list)
+    s = keys.add_parser("generate")
+    s.add_argument("algorithm", help="rsa-2048, rsa-3072, rsa-4096, ec-p256, sm2")
+    s.add_argument("--label", required=True)
+    s.set_defaults(func=cmd_keys_generate)
+    s = keys.add_parser("import")
+    s.add_argument("file", help="PKCS#8 private key, PEM or DER")
+    s.add_argument("--label", required=True)
+    s.add_argument("--password")
+    s.set_defaults(func=cmd_keys_import)
+
+    audit = sub.add_parser("audit", help="audit journal").add_subparsers(dest="audit_command", required=True)
+    s = audit.add_parser("verify", help="check the whole hash chain and the signed checkpoints")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_audit_verify)
+    s = audit.add_parser("checkpoint", help="sign the current head now")
+    s.set_defaults(func=cmd_audit_checkpoint)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings()
+    except Exception as exc:
+        print(f"ywt: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        rc: int = args.func(args, settings)
+        return rc
+    except YwtError as exc:
+        print(f"ywt: {exc.title}: {exc.detail}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"ywt: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

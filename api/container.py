@@ -1,0 +1,78 @@
+"""Wiring: builds every service from one Settings object (no globals, no import-time state)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ca.service import CaService
+from core.audit import Journal
+from core.blobs import BlobStore
+from core.db import Database, migrate
+from core.meta import bind_master_key
+from core.secrets import MasterKey, load_master_key
+from core.settings import Settings
+from keys import KeyFormatError, KeyStore, normalize_spki, verify
+
+log = logging.getLogger("ywt")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    master: MasterKey
+    journal: Journal
+    keys: KeyStore
+    ca: CaService
+    blobs: BlobStore
+    started_report: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def checkpoint_verifier(cert_der: bytes, data: bytes, signature: bytes) -> bool:
+    """Verify a journal checkpoint with the public key of the certificate stored beside it."""
+    from asn1crypto import x509
+
+    try:
+        spki = x509.Certificate.load(cert_der).public_key.dump()
+        algorithm, _ = normalize_spki(spki)
+    except (ValueError, TypeError, KeyFormatError):
+        return False
+    return verify(spki, algorithm.default_scheme, data, signature)
+
+
+def build_services(settings: Settings) -> Services:
+    """Open the database, run migrations and check the master key; does not create a PKI."""
+    db = Database(settings)
+    migrate(db)
+    master = load_master_key(settings)
+    with db.session() as session:
+        bind_master_key(session, master)
+    journal = Journal(settings.audit_checkpoint_every)
+    keystore = KeyStore(master, journal)
+    ca = CaService(settings, keystore, journal)
+    return Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir))
+
+
+def attach_checkpoint_signer(services: Services) -> None:
+    with services.db.session() as session:
+        services.journal.signer = services.ca.find_credential(session, "audit")
+
+
+def initialise(services: Services, *, demo: bool) -> list[str]:
+    """Create the PKI on first start (and the demo world if asked); returns lines to print."""
+    report: list[str] = []
+    with services.db.session() as session:
+        if not services.ca.is_initialised(session):
+            created = services.ca.init_pki(session, actor="ywt-init")
+            report.append(f"PKI initialised: {len(created)} CAs")
+            report.extend(f"  {c.id:16} {c.subject}" for c in created)
+    attach_checkpoint_signer(services)
+    if demo:
+        from api import demo as demo_mod
+
+        report.extend(demo_mod.ensure_demo(services))
+    return report

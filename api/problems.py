@@ -1,0 +1,94 @@
+"""RFC 9457 problem details: the one place where domain errors meet HTTP status codes.
+
+Every error response is ``application/problem+json`` with a stable ``type`` URI
+(``urn:ywt:problem:<code>``), so clients can branch on it without parsing prose.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import (
+    ConfigurationError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    TryLater,
+    Unauthenticated,
+    YwtError,
+)
+
+log = logging.getLogger("ywt.api")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:ywt:problem:"
+
+#: Base classes -> HTTP status, most specific first. Domain subclasses inherit their status;
+#: the few that need another status are listed in ``OVERRIDES`` by class name.
+STATUS_BY_BASE: list[tuple[type[YwtError], int]] = [
+    (TooLarge, 413),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (TryLater, 503),
+    (InvalidInput, 400),
+    (ConfigurationError, 500),
+]
+OVERRIDES: dict[str, int] = {}
+
+
+def status_for(exc: YwtError) -> int:
+    for cls in type(exc).__mro__:
+        if cls.__name__ in OVERRIDES:
+            return OVERRIDES[cls.__name__]
+    for base, status in STATUS_BY_BASE:
+        if isinstance(exc, base):
+            return status
+    return 400
+
+
+def problem(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": TYPE_PREFIX + code, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update({k: v for k, v in extra.items() if k not in body})
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(YwtError)
+    async def _ywt(request: Request, exc: YwtError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            log.error("operational error on %s: %s", request.url.path, exc.detail)
+        return problem(status, exc.code, exc.title, exc.detail, instance=request.url.path, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in exc.errors()
+        ]
+        return problem(
+            422, "validation", "The request is not valid", "see errors", instance=request.url.path, errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(exc.status_code, "http-error")
+        return problem(exc.status_code, code, str(exc.detail), instance=request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return problem(500, "internal", "Internal error", "the error was logged", instance=request.url.path)

@@ -1,0 +1,33 @@
+"""Operations endpoints: liveness and readiness."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import ServicesDep
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=None)
+def readyz(services: ServicesDep) -> dict[str, object] | JSONResponse:
+    """Ready to serve: the database answers and the PKI exists."""
+    checks: dict[str, str] = {}
+    try:
+        with services.db.session() as session:
+            session.connection().execute(sa.text("SELECT 1"))
+            checks["database"] = "ok"
+            checks["pki"] = "ok" if services.ca.is_initialised(session) else "not initialised"
+    except Exception as exc:  # readiness must answer, whatever broke
+        checks["database"] = f"error: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+    return body if ready else JSONResponse(body, status_code=503)
