@@ -52,9 +52,8 @@ def _read_json(path: Path) -> Any:
 # --- committed vectors ---------------------------------------------------------------------------
 
 
-@cache
 def committed(topic: str, name: str) -> dict[str, Any]:
-    """A committed vector file, e.g. ``committed("sm", "sm3")`` -> tests/vectors/sm/sm3.json."""
+    """A committed vector file, e.g. ``committed("sm", "sm3")`` -> tests/vectors/sm/sm3.json (fresh copy)."""
     path = VECTORS_DIR / topic / f"{name.removesuffix('.json')}.json"
     if not path.is_file():
         raise FileNotFoundError(f"no committed vector file {path}")
@@ -72,7 +71,10 @@ def wycheproof_dir() -> Path:
 
 @cache
 def wycheproof(name: str) -> dict[str, Any]:
-    """One Wycheproof file by name, with or without ``.json``: e.g. ``ecdsa_secp256r1_sha256_test``."""
+    """One Wycheproof file by name, with or without ``.json``: e.g. ``ecdsa_secp256r1_sha256_test``.
+
+    Cached per process: treat the result as read-only.
+    """
     path = wycheproof_dir() / f"{name.removesuffix('.json')}.json"
     if not path.is_file():
         available = sorted(p.stem for p in path.parent.glob("*.json"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import select
 import shutil
 import subprocess
 import sys
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -644,6 +646,33 @@ def test_rp_flow_against_national_idp(national_idp: dict[str, Any]) -> None:
         "error": "invalid_grant",
         "status": 400,
     }
+
+
+@pytest.mark.slow
+def test_national_idp_requires_pkce(national_idp: dict[str, Any]) -> None:
+    client = national_idp["config"]["client"]
+    query = urllib.parse.urlencode(
+        {
+            "client_id": client["client_id"],
+            "response_type": "code",
+            "scope": "openid",
+            "redirect_uri": client["redirect_uris"][0],
+            "state": "s1",
+        }
+    )
+    conn = http.client.HTTPConnection(urllib.parse.urlsplit(national_idp["issuer"]).netloc, timeout=10)
+    try:
+        conn.request("GET", f"/auth?{query}")
+        response = conn.getresponse()
+        location = response.getheader("Location") or ""
+    finally:
+        conn.close()
+    assert response.status in (302, 303)
+    params = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)
+    assert location.startswith(client["redirect_uris"][0])
+    assert params["error"] == ["invalid_request"]
+    assert "PKCE" in params["error_description"][0]
+    assert "code" not in params
 
 
 @pytest.mark.slow
