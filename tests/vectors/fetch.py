@@ -21,6 +21,8 @@ Exit status: 0 when every corpus is in place, 1 on a download / checksum / extra
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -260,6 +262,18 @@ def fetch(corpus: Corpus, cache: Path, base: str, *, force: bool = False) -> str
     return f"{corpus.name}: {count} files from {corpus.filename} in {elapsed:.1f}s -> {target}"
 
 
+@contextlib.contextmanager
+def _exclusive(cache: Path) -> Iterator[None]:
+    """Serialise concurrent runs (e.g. several pytest-xdist workers on a cold cache)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".fetch.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     names = [c.name for c in CORPORA]
@@ -280,13 +294,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     failures = 0
-    for corpus in selected:
-        try:
-            print(fetch(corpus, cache, base, force=args.force), flush=True)
-        except (FetchError, OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
-            failures += 1
-            text = str(exc) if isinstance(exc, FetchError) else f"{corpus.name}: {type(exc).__name__}: {exc}"
-            print(f"fetch.py: FAILED: {text}", file=sys.stderr, flush=True)
+    with _exclusive(cache):
+        for corpus in selected:
+            try:
+                print(fetch(corpus, cache, base, force=args.force), flush=True)
+            except (FetchError, OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
+                failures += 1
+                text = (
+                    str(exc) if isinstance(exc, FetchError) else f"{corpus.name}: {type(exc).__name__}: {exc}"
+                )
+                print(f"fetch.py: FAILED: {text}", file=sys.stderr, flush=True)
     if failures:
         print(f"fetch.py: {failures} corpus(es) missing; tests that need them will fail.", file=sys.stderr)
         return 1
