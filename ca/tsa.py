@@ -69,9 +69,16 @@ def parse_query(der: bytes) -> TsaQuery:
     return TsaQuery(alg, imprint, nonce, cert_req, mi)
 
 
+class TimeStampResponse(core.Sequence):
+    """TimeStampResp without a token: asn1crypto marks timeStampToken mandatory, RFC 3161 §2.4.2
+    makes it OPTIONAL (absent when the status is not granted)."""
+
+    _fields = [("status", tsp.PKIStatusInfo), ("time_stamp_token", cms.ContentInfo, {"optional": True})]
+
+
 def rejection(failure: str, text: str) -> bytes:
     return bytes(
-        tsp.TimeStampResp(
+        TimeStampResponse(
             {"status": {"status": "rejection", "status_string": [text[:200]], "fail_info": {failure}}}
         ).dump()
     )
@@ -80,6 +87,9 @@ def rejection(failure: str, text: str) -> bytes:
 def _signer_alg(scheme: SignatureScheme) -> dict[str, object]:
     if scheme is SignatureScheme.RSA_PKCS1_SHA256:
         return {"algorithm": "rsassa_pkcs1v15", "parameters": core.Null()}
+    if scheme is SignatureScheme.SM2_SM3:
+        # GM/T 0010 §8.2: digestEncryptionAlgorithm sm2-1 (1.2.156.10197.1.301.1), digest SM3
+        return {"algorithm": "sm2sign", "parameters": core.Null()}
     return scheme.x509_algorithm()
 
 

@@ -12,6 +12,7 @@ import hashlib
 from typing import Any
 
 from asn1crypto import algos
+from asn1crypto import core as asn1core
 from asn1crypto import keys as asn1keys
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -151,17 +152,17 @@ def normalize_spki(spki_der: bytes) -> tuple[KeyAlgorithm, bytes]:
     such keys are re-encoded into the GM/T 0015 form ``{id-ecPublicKey, sm2p256v1}``.
     """
     try:
-        info = asn1keys.PublicKeyInfo.load(spki_der, strict=True)
-        algo_oid = info["algorithm"]["algorithm"].dotted
+        raw = _RawSpki.load(spki_der, strict=True)
+        algo_oid = raw["algorithm"]["algorithm"].dotted
         if algo_oid == oids.SM2_CURVE:
-            point = bytes(info["public_key"].contents[1:])
             fixed = asn1keys.PublicKeyInfo(
                 {
                     "algorithm": {"algorithm": "ec", "parameters": ("named", "sm2p256v1")},
-                    "public_key": point,
+                    "public_key": bytes(raw["public_key"].contents[1:]),
                 }
             )
             return KeyAlgorithm.SM2, fixed.dump()
+        info = asn1keys.PublicKeyInfo.load(spki_der, strict=True)
         if algo_oid == "1.2.840.10045.2.1":
             params = info["algorithm"]["parameters"]
             if params.name != "named":
@@ -183,6 +184,16 @@ def normalize_spki(spki_der: bytes) -> tuple[KeyAlgorithm, bytes]:
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise KeyFormatError("not a DER SubjectPublicKeyInfo") from exc
     raise KeyFormatError(f"unsupported public key algorithm {algo_oid}")
+
+
+class _RawAlgorithm(asn1core.Sequence):
+    _fields = [("algorithm", asn1core.ObjectIdentifier), ("parameters", asn1core.Any, {"optional": True})]
+
+
+class _RawSpki(asn1core.Sequence):
+    """SPKI read without asn1crypto's per-algorithm spec (which rejects unknown algorithm OIDs)."""
+
+    _fields = [("algorithm", _RawAlgorithm), ("public_key", asn1core.BitString)]
 
 
 def load_public(spki_der: bytes) -> tuple[KeyAlgorithm, Any]:

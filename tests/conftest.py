@@ -25,8 +25,8 @@ from core.settings import Settings
 
 PG_URL = os.environ.get("YWT_DATABASE_URL") or None
 os.environ.pop("YWT_DATABASE_URL", None)  # tests pass database URLs explicitly
-for _var in [v for v in os.environ if v.startswith("YWT_")]:
-    os.environ.pop(_var)
+for _field in Settings.model_fields:  # the suite must not inherit a developer's settings
+    os.environ.pop(f"YWT_{_field.upper()}", None)
 
 
 def _admin_engine() -> sa.Engine:
