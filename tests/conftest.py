@@ -50,8 +50,12 @@ _created_dbs: list[str] = []
 
 def make_settings(home: Path, database_url: str | None = None, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "home": home, "database_url": database_url, "base_url": "http://127.0.0.1:8000", "demo": True,
-        "env": "test", "audit_checkpoint_every": 50,
+        "home": home,
+        "database_url": database_url,
+        "base_url": "http://127.0.0.1:8000",
+        "demo": True,
+        "env": "test",
+        "audit_checkpoint_every": 50,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

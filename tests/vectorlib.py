@@ -78,9 +78,7 @@ def wycheproof(name: str) -> dict[str, Any]:
     path = wycheproof_dir() / f"{name.removesuffix('.json')}.json"
     if not path.is_file():
         available = sorted(p.stem for p in path.parent.glob("*.json"))
-        raise VectorsMissingError(
-            f"Wycheproof file {path.name} is not in the fetched corpus; have: {available}"
-        )
+        raise VectorsMissingError(f"Wycheproof file {path.name} is not in the fetched corpus; have: {available}")
     data: dict[str, Any] = _read_json(path)
     return data
 

@@ -27,8 +27,9 @@ def test_health_ready_and_cas(client: TestClient) -> None:
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready"
     cas = client.get("/pki/cas").json()
-    assert {c["id"] for c in cas} >= {f"{f}-{r}" for f in ("rsa", "ecdsa", "sm2")
-                                      for r in ("root", "identity", "seal", "service")}
+    assert {c["id"] for c in cas} >= {
+        f"{f}-{r}" for f in ("rsa", "ecdsa", "sm2") for r in ("root", "identity", "seal", "service")
+    }
     seal = next(c for c in cas if c["id"] == "sm2-seal")
     assert seal["chain_pem"].count("BEGIN CERTIFICATE") == 2 and seal["parent_id"] == "sm2-root"
     der = client.get("/pki/cas/sm2-seal/crl")

@@ -11,8 +11,13 @@ DISTID = "distid:1234567812345678"
 
 
 def openssl(*args: str, cwd: Path, check: bool = True, input_: bytes | None = None) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, input=None if input_ is None
-                       else input_.decode("latin-1"))
+    r = subprocess.run(
+        ["openssl", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        input=None if input_ is None else input_.decode("latin-1"),
+    )
     if check and r.returncode != 0:
         raise AssertionError(f"openssl {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
     return r
@@ -40,8 +45,20 @@ def make_csr(directory: Path, family: str, subject: str, name: str = "req") -> P
         openssl("req", "-new", "-key", str(key), "-subj", subject, "-out", str(csr), cwd=directory)
     else:
         openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", str(key), cwd=directory)
-        openssl("req", "-new", "-key", str(key), "-sm3", "-sigopt", DISTID, "-subj", subject, "-out", str(csr),
-                cwd=directory)
+        openssl(
+            "req",
+            "-new",
+            "-key",
+            str(key),
+            "-sm3",
+            "-sigopt",
+            DISTID,
+            "-subj",
+            subject,
+            "-out",
+            str(csr),
+            cwd=directory,
+        )
     return csr
 
 

@@ -62,9 +62,14 @@ def test_issue_from_csr_each_family(services: Services, tmp_path: Path) -> None:
 def test_issue_for_key_in_store_and_journal(services: Services) -> None:
     with services.db.session() as s:
         key = services.keys.generate(s, KeyAlgorithm.SM2, "seal key")
-        cert = services.ca.issue_for_key(s, "sm2-seal", "seal-signing", key.key_id,
-                                         {"common_name": "天津市示例行政审批局行政审批专用章", "country_name": "CN"},
-                                         actor="tester")
+        cert = services.ca.issue_for_key(
+            s,
+            "sm2-seal",
+            "seal-signing",
+            key.key_id,
+            {"common_name": "天津市示例行政审批局行政审批专用章", "country_name": "CN"},
+            actor="tester",
+        )
         assert services.ca.certificate_for_key(s, key.key_id) == cert
     with services.db.engine.connect() as c:
         row = c.execute(sa.text("SELECT actor, action FROM audit_entry WHERE target = :t"), {"t": cert.serial}).one()
@@ -73,8 +78,14 @@ def test_issue_for_key_in_store_and_journal(services: Services) -> None:
 
 @pytest.mark.parametrize(
     "csr",
-    [b"", b"garbage", b"\x30\x82\xff\xff", b"-----BEGIN CERTIFICATE REQUEST-----\n!!!\n-----END CERTIFICATE REQUEST-----",
-     b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----", b"\x30" * 70000],
+    [
+        b"",
+        b"garbage",
+        b"\x30\x82\xff\xff",
+        b"-----BEGIN CERTIFICATE REQUEST-----\n!!!\n-----END CERTIFICATE REQUEST-----",
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+        b"\x30" * 70000,
+    ],
     ids=["empty", "garbage", "truncated", "bad-base64", "not-a-csr-pem", "oversized"],
 )
 def test_malformed_csr(services: Services, csr: bytes) -> None:
@@ -91,12 +102,20 @@ def test_csr_with_wrong_signature(services: Services, rsa_csr: bytes, tmp_path: 
     der = pem.unarmor(rsa_csr)[2]
     req = asn1csr.CertificationRequest.load(der)
     info = req["certification_request_info"]
-    tampered = asn1csr.CertificationRequest({
-        "certification_request_info": asn1csr.CertificationRequestInfo({
-            "version": info["version"].native,
-            "subject": x509.Name.build({"common_name": "Mallory", "country_name": "CN"}),
-            "subject_pk_info": info["subject_pk_info"], "attributes": info["attributes"]}),
-        "signature_algorithm": req["signature_algorithm"], "signature": req["signature"].native})
+    tampered = asn1csr.CertificationRequest(
+        {
+            "certification_request_info": asn1csr.CertificationRequestInfo(
+                {
+                    "version": info["version"].native,
+                    "subject": x509.Name.build({"common_name": "Mallory", "country_name": "CN"}),
+                    "subject_pk_info": info["subject_pk_info"],
+                    "attributes": info["attributes"],
+                }
+            ),
+            "signature_algorithm": req["signature_algorithm"],
+            "signature": req["signature"].native,
+        }
+    )
     before = _counts(services)
     with pytest.raises(BadCsr, match="does not verify"):
         _issue_csr(services, tampered.dump())
@@ -104,16 +123,42 @@ def test_csr_with_wrong_signature(services: Services, rsa_csr: bytes, tmp_path: 
 
 
 def test_rsa_1024_csr_refused(services: Services, tmp_path: Path) -> None:
-    openssl("req", "-new", "-newkey", "rsa:1024", "-nodes", "-keyout", "k", "-subj", "/CN=weak", "-out", "w.csr",
-            cwd=tmp_path)
+    openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:1024",
+        "-nodes",
+        "-keyout",
+        "k",
+        "-subj",
+        "/CN=weak",
+        "-out",
+        "w.csr",
+        cwd=tmp_path,
+    )
     with pytest.raises(BadCsr, match="2048"):
         _issue_csr(services, (tmp_path / "w.csr").read_bytes())
 
 
 @pytest.mark.parametrize("ext", ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign"])
 def test_csr_asking_for_ca_rights(services: Services, tmp_path: Path, ext: str) -> None:
-    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "k", "-subj", "/CN=wannabe CA",
-            "-addext", ext, "-out", "ca.csr", cwd=tmp_path)
+    openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "k",
+        "-subj",
+        "/CN=wannabe CA",
+        "-addext",
+        ext,
+        "-out",
+        "ca.csr",
+        cwd=tmp_path,
+    )
     before = _counts(services)
     with pytest.raises(CaRightsRequested):
         _issue_csr(services, (tmp_path / "ca.csr").read_bytes())
@@ -146,12 +191,15 @@ def test_duplicate_subject_forbidden_by_profile(services: Services, tmp_path: Pa
     # seal-signing allows several certificates per subject (key rollover)
     with services.db.session() as s:
         for _ in range(2):
-            services.ca.issue_for_new_key(s, "ecdsa-seal", "seal-signing", KeyAlgorithm.EC_P256,
-                                          {"common_name": "Same Seal"}, actor="t")
+            services.ca.issue_for_new_key(
+                s, "ecdsa-seal", "seal-signing", KeyAlgorithm.EC_P256, {"common_name": "Same Seal"}, actor="t"
+            )
 
 
-@pytest.mark.parametrize("subject", [{"common_name": "x", "country_name": "China"}, {"email": "a@b"},
-                                     {"common_name": ""}, {"common_name": "x" * 65}])
+@pytest.mark.parametrize(
+    "subject",
+    [{"common_name": "x", "country_name": "China"}, {"email": "a@b"}, {"common_name": ""}, {"common_name": "x" * 65}],
+)
 def test_bad_subject_names(services: Services, subject: dict[str, str]) -> None:
     before = _counts(services)
     with services.db.session() as s, pytest.raises(BadName):
@@ -167,8 +215,9 @@ def test_revoke_rules(services: Services) -> None:
         services.ca.revoke(s, "not-hex", actor="t")
     assert _counts(services) == before
     with services.db.session() as s:
-        cert = services.ca.issue_for_new_key(s, "ecdsa-identity", "person", KeyAlgorithm.EC_P256,
-                                             {"common_name": "Revocable"}, actor="t")
+        cert = services.ca.issue_for_new_key(
+            s, "ecdsa-identity", "person", KeyAlgorithm.EC_P256, {"common_name": "Revocable"}, actor="t"
+        )
         with pytest.raises(InvalidInput, match="reason"):
             services.ca.revoke(s, cert.serial, "because", actor="t")
     with services.db.session() as s:

@@ -15,8 +15,8 @@ from asn1crypto import tsp, x509
 from cryptography import x509 as pyca_x509
 
 from api.cli import main as cli
-from ca.tsa import TimeStampResponse
 from api.container import Services
+from ca.tsa import TimeStampResponse
 from tests.ca.helpers import make_csr, openssl, verify_chain, write_cas
 from tests.conftest import LiveServer
 
@@ -62,15 +62,32 @@ def test_objects_parse_without_warnings(services: Services, family: str) -> None
 def test_openssl_verifies_crl_and_lists_revoked_serial(services: Services, tmp_path: Path, family: str) -> None:
     cas = write_cas(services, tmp_path)
     with services.db.session() as s:
-        cert = services.ca.issue_for_new_key(s, f"{family}-identity", "person", services.ca.get_ca(
-            s, f"{family}-identity").family and __import__("ca.service", fromlist=["x"]).FAMILY_KEYS[
-            services.ca.get_ca(s, f"{family}-identity").family][1], {"common_name": "Revoke Me", "country_name": "CN"},
-            actor="t")
+        cert = services.ca.issue_for_new_key(
+            s,
+            f"{family}-identity",
+            "person",
+            services.ca.get_ca(s, f"{family}-identity").family
+            and __import__("ca.service", fromlist=["x"]).FAMILY_KEYS[
+                services.ca.get_ca(s, f"{family}-identity").family
+            ][1],
+            {"common_name": "Revoke Me", "country_name": "CN"},
+            actor="t",
+        )
         services.ca.revoke(s, cert.serial, "keyCompromise", actor="t")
         der = services.ca.current_crl(s, f"{family}-identity")
     (tmp_path / "c.crl").write_bytes(der)
-    args = ["crl", "-inform", "DER", "-in", "c.crl", "-CAfile", str(cas[f"{family}-identity"]), "-noout", "-verify",
-            "-text"]
+    args = [
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        "c.crl",
+        "-CAfile",
+        str(cas[f"{family}-identity"]),
+        "-noout",
+        "-verify",
+        "-text",
+    ]
     if family == "sm2":
         # openssl crl has no -vfyopt; check the SM2 CRL signature with pkeyutl over the TBS instead
         from asn1crypto import crl as asn1crl
@@ -79,8 +96,23 @@ def test_openssl_verifies_crl_and_lists_revoked_serial(services: Services, tmp_p
         (tmp_path / "tbs").write_bytes(lst["tbs_cert_list"].dump())
         (tmp_path / "sig").write_bytes(lst["signature"].native)
         openssl("x509", "-in", str(cas[f"{family}-identity"]), "-pubkey", "-noout", "-out", "pub.pem", cwd=tmp_path)
-        r = openssl("pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "tbs", "-sigfile", "sig",
-                    "-digest", "sm3", "-pkeyopt", "distid:1234567812345678", cwd=tmp_path)
+        r = openssl(
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "pub.pem",
+            "-rawin",
+            "-in",
+            "tbs",
+            "-sigfile",
+            "sig",
+            "-digest",
+            "sm3",
+            "-pkeyopt",
+            "distid:1234567812345678",
+            cwd=tmp_path,
+        )
         assert "Signature Verified Successfully" in r.stdout
         args = ["crl", "-inform", "DER", "-in", "c.crl", "-noout", "-text"]
     r = openssl(*args, cwd=tmp_path)
@@ -91,8 +123,19 @@ def test_openssl_verifies_crl_and_lists_revoked_serial(services: Services, tmp_p
 
 
 def _ocsp(tmp_path: Path, url: str, issuer: Path, leaf: Path, root: Path) -> str:
-    r = openssl("ocsp", "-issuer", str(issuer), "-cert", str(leaf), "-url", f"{url}/pki/ocsp", "-CAfile", str(root),
-                "-resp_text", cwd=tmp_path)
+    r = openssl(
+        "ocsp",
+        "-issuer",
+        str(issuer),
+        "-cert",
+        str(leaf),
+        "-url",
+        f"{url}/pki/ocsp",
+        "-CAfile",
+        str(root),
+        "-resp_text",
+        cwd=tmp_path,
+    )
     assert "Response verify OK" in r.stderr + r.stdout, r.stderr
     return r.stdout
 
@@ -123,14 +166,34 @@ def test_ocsp_unknown_serial_get_and_malformed(live_server: LiveServer, tmp_path
     cas = write_cas(services, tmp_path)
     # a certificate from a CA we do not run -> our responder answers 'unauthorized'
     make_csr(tmp_path, "rsa", "/CN=stranger", "s")
-    openssl("req", "-x509", "-key", "s.key", "-subj", "/CN=Foreign CA", "-days", "1", "-out", "foreign.pem",
-            cwd=tmp_path)
-    r = openssl("ocsp", "-issuer", "foreign.pem", "-cert", "foreign.pem", "-url", f"{live_server.url}/pki/ocsp",
-                "-noverify", cwd=tmp_path, check=False)
+    openssl(
+        "req", "-x509", "-key", "s.key", "-subj", "/CN=Foreign CA", "-days", "1", "-out", "foreign.pem", cwd=tmp_path
+    )
+    r = openssl(
+        "ocsp",
+        "-issuer",
+        "foreign.pem",
+        "-cert",
+        "foreign.pem",
+        "-url",
+        f"{live_server.url}/pki/ocsp",
+        "-noverify",
+        cwd=tmp_path,
+        check=False,
+    )
     assert "unauthorized" in (r.stdout + r.stderr).lower()
     # unknown serial of our CA, over GET with the URL-encoded base64 request
-    openssl("ocsp", "-issuer", str(cas["rsa-identity"]), "-serial", "0x1234567", "-reqout", "req.der", "-no_nonce",
-            cwd=tmp_path)
+    openssl(
+        "ocsp",
+        "-issuer",
+        str(cas["rsa-identity"]),
+        "-serial",
+        "0x1234567",
+        "-reqout",
+        "req.der",
+        "-no_nonce",
+        cwd=tmp_path,
+    )
     b64 = urllib.parse.quote(base64.b64encode((tmp_path / "req.der").read_bytes()).decode(), safe="")
     resp = httpx.get(f"{live_server.url}/pki/ocsp/{b64}")
     assert resp.headers["content-type"] == "application/ocsp-response"
@@ -140,8 +203,9 @@ def test_ocsp_unknown_serial_get_and_malformed(live_server: LiveServer, tmp_path
     assert single["cert_status"].name == "unknown"
     # malformed requests -> malformedRequest, never a 500
     for body in (b"", b"\x30\x03\x02\x01", b"not der at all", bytes(5000)):
-        resp = httpx.post(f"{live_server.url}/pki/ocsp", content=body,
-                          headers={"content-type": "application/ocsp-request"})
+        resp = httpx.post(
+            f"{live_server.url}/pki/ocsp", content=body, headers={"content-type": "application/ocsp-request"}
+        )
         assert resp.status_code == 200
         assert asn1ocsp.OCSPResponse.load(resp.content)["response_status"].native == "malformed_request"
     resp = httpx.get(f"{live_server.url}/pki/ocsp/%%%not-base64")
@@ -153,12 +217,26 @@ def test_openssl_ts_query_and_verify(live_server: LiveServer, tmp_path: Path, di
     cas = write_cas(live_server.services, tmp_path)
     (tmp_path / "data").write_bytes(b"document to time-stamp\n")
     openssl("ts", "-query", "-data", "data", f"-{digest}", "-cert", "-out", "q.tsq", cwd=tmp_path)
-    resp = httpx.post(f"{live_server.url}/pki/tsa", content=(tmp_path / "q.tsq").read_bytes(),
-                      headers={"content-type": "application/timestamp-query"})
+    resp = httpx.post(
+        f"{live_server.url}/pki/tsa",
+        content=(tmp_path / "q.tsq").read_bytes(),
+        headers={"content-type": "application/timestamp-query"},
+    )
     assert resp.status_code == 200 and resp.headers["content-type"] == "application/timestamp-reply"
     (tmp_path / "r.tsr").write_bytes(resp.content)
-    r = openssl("ts", "-verify", "-data", "data", "-in", "r.tsr", "-CAfile", str(cas["rsa-root"]), "-untrusted",
-                str(cas["rsa-service"]), cwd=tmp_path)
+    r = openssl(
+        "ts",
+        "-verify",
+        "-data",
+        "data",
+        "-in",
+        "r.tsr",
+        "-CAfile",
+        str(cas["rsa-root"]),
+        "-untrusted",
+        str(cas["rsa-service"]),
+        cwd=tmp_path,
+    )
     assert "Verification: OK" in r.stdout
     text = openssl("ts", "-reply", "-in", "r.tsr", "-text", cwd=tmp_path).stdout
     assert "Status: Granted" in text and "Accuracy: 0x01 seconds" in text
@@ -187,8 +265,9 @@ def test_tsa_serials_are_monotonic_and_bad_queries_rejected(live_server: LiveSer
         assert TimeStampResponse.load(resp.content)["status"]["status"].native == "rejection"
     # openssl shows the rejection as such
     (tmp_path / "rej.tsr").write_bytes(resp.content)
-    out = subprocess.run(["openssl", "ts", "-reply", "-in", "rej.tsr", "-text"], cwd=tmp_path, capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        ["openssl", "ts", "-reply", "-in", "rej.tsr", "-text"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert "Rejected" in out.stdout
 
 

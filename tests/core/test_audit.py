@@ -69,8 +69,10 @@ def test_reorder_is_caught(services: Services) -> None:
         b = c.execute(sa.text("SELECT ts, actor, action, target, data FROM audit_entry WHERE seq = 8")).one()
         for seq, row in ((7, b), (8, a)):
             c.execute(
-                sa.text("UPDATE audit_entry SET ts=:ts, actor=:actor, action=:action, target=:target, data=:data "
-                        "WHERE seq=:seq"),
+                sa.text(
+                    "UPDATE audit_entry SET ts=:ts, actor=:actor, action=:action, target=:target, data=:data "
+                    "WHERE seq=:seq"
+                ),
                 {"ts": row[0], "actor": row[1], "action": row[2], "target": row[3], "data": row[4], "seq": seq},
             )
     report = _verify(services)
@@ -104,8 +106,10 @@ def test_forged_checkpoint_signature_is_caught(services: Services) -> None:
     with services.db.engine.begin() as c:
         sig = c.execute(sa.text("SELECT signature FROM audit_checkpoint ORDER BY seq LIMIT 1")).scalar_one()
         forged = bytes(sig[:-1]) + bytes([sig[-1] ^ 1])
-        c.execute(sa.text("UPDATE audit_checkpoint SET signature = :s WHERE seq = "
-                          "(SELECT MIN(seq) FROM audit_checkpoint)"), {"s": forged})
+        c.execute(
+            sa.text("UPDATE audit_checkpoint SET signature = :s WHERE seq = (SELECT MIN(seq) FROM audit_checkpoint)"),
+            {"s": forged},
+        )
     report = _verify(services)
     assert not report.ok and "signature" in (report.problem or "")
 

@@ -77,6 +77,26 @@ def test_openssl_rejects_a_tampered_signature(sm2_signer: LocalSigner, tmp_path:
     (tmp_path / "m").write_bytes(b"message")
     (tmp_path / "s").write_bytes(sm2_signer.sign(b"messagE"))
     r = subprocess.run(
-        ["openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", "pub.der", "-rawin", "-in", "m",
-         "-sigfile", "s", "-digest", "sm3", "-pkeyopt", DISTID], cwd=tmp_path, capture_output=True)
+        [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-keyform",
+            "DER",
+            "-inkey",
+            "pub.der",
+            "-rawin",
+            "-in",
+            "m",
+            "-sigfile",
+            "s",
+            "-digest",
+            "sm3",
+            "-pkeyopt",
+            DISTID,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+    )
     assert r.returncode != 0

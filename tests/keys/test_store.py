@@ -51,9 +51,11 @@ def test_blob_swapped_between_rows_does_not_decrypt(services: Services) -> None:
 
 def test_import_pem_keys_and_list(services: Services) -> None:
     rsa_pem = rsa.generate_private_key(65537, 2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     ec_enc = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw"))
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
+    )
     with services.db.session() as s:
         a = services.keys.import_private(s, rsa_pem, "imported rsa")
         b = services.keys.import_private(s, ec_enc, "imported ec", password=b"pw")
@@ -64,9 +66,14 @@ def test_import_pem_keys_and_list(services: Services) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"garbage", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-     ec.generate_private_key(ec.SECP384R1()).private_bytes(
-         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())],
+    [
+        b"",
+        b"garbage",
+        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        ec.generate_private_key(ec.SECP384R1()).private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    ],
     ids=["empty", "garbage", "bad-pem", "p384-unsupported"],
 )
 def test_bad_imports_are_refused_and_nothing_stored(services: Services, data: bytes) -> None:

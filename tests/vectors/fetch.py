@@ -300,9 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(fetch(corpus, cache, base, force=args.force), flush=True)
             except (FetchError, OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
                 failures += 1
-                text = (
-                    str(exc) if isinstance(exc, FetchError) else f"{corpus.name}: {type(exc).__name__}: {exc}"
-                )
+                text = str(exc) if isinstance(exc, FetchError) else f"{corpus.name}: {type(exc).__name__}: {exc}"
                 print(f"fetch.py: FAILED: {text}", file=sys.stderr, flush=True)
     if failures:
         print(f"fetch.py: {failures} corpus(es) missing; tests that need them will fail.", file=sys.stderr)

@@ -138,9 +138,7 @@ def citizen_id_valid(value: str) -> bool:
 def org_code_check_ok(code9: str) -> bool:
     if not re.fullmatch(r"[0-9A-Z]{8}[0-9X]", code9):
         return False
-    total = sum(
-        (int(c) if c.isdigit() else ord(c) - 55) * w for c, w in zip(code9[:8], ORG_WEIGHTS, strict=True)
-    )
+    total = sum((int(c) if c.isdigit() else ord(c) - 55) * w for c, w in zip(code9[:8], ORG_WEIGHTS, strict=True))
     c = 11 - total % 11
     return code9[8] == ("X" if c == 10 else "0" if c == 11 else str(c))
 
@@ -372,10 +370,7 @@ def test_licence_identifiers() -> None:
         assert licence_check_ok(value) == case["check_valid"], case
         m = LICENCE_RE.fullmatch(value)
         fully_valid = (
-            m is not None
-            and licence_check_ok(value)
-            and uscc_valid(m["issuer"])
-            and uscc_valid(m["type"][:18])
+            m is not None and licence_check_ok(value) and uscc_valid(m["issuer"]) and uscc_valid(m["type"][:18])
         )
         assert not fully_valid, case
         if "structure_valid" in case:
@@ -402,9 +397,7 @@ def test_mod37_36_catches_every_single_substitution() -> None:
 @pytest.fixture(scope="session")
 def fetched_corpora() -> None:
     """Run tests/vectors/fetch.py once (idempotent; a no-op when the cache is current)."""
-    done = subprocess.run(
-        [sys.executable, str(FETCH_SCRIPT)], capture_output=True, text=True, timeout=900, check=False
-    )
+    done = subprocess.run([sys.executable, str(FETCH_SCRIPT)], capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:
         pytest.fail(f"tests/vectors/fetch.py failed (exit {done.returncode}):\n{done.stderr}{done.stdout}")
 
@@ -444,9 +437,7 @@ def _wycheproof_verify(name: str, group: dict[str, Any], test: dict[str, Any]) -
         elif name.startswith("rsa_pss"):
             assert isinstance(key, rsa.RSAPublicKey)
             assert (group["mgf"], group["mgfSha"], group["sLen"]) == ("MGF1", "SHA-256", 32)
-            key.verify(
-                sig, msg, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256()
-            )
+            key.verify(sig, msg, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
         else:
             assert isinstance(key, rsa.RSAPublicKey)
             key.verify(sig, msg, padding.PKCS1v15(), hashes.SHA256())
