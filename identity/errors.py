@@ -136,5 +136,5 @@ class SourceUnavailable(IdentityError, TryLater):
     def __init__(self, source: str, reason: UnavailableReason, detail: str | None = None) -> None:
         self.source = source
         self.reason = reason
-        text = f"base-data source {source!r} is unavailable ({reason.value}); try again later"
-        super().__init__(f"{text}: {detail}" if detail else text, source=source, reason=reason.value)
+        text = f"base-data source '{source}' is unavailable ({reason.value}); try again later"
+        super().__init__(f"{text}: {detail}" if detail else text, source=str(source), reason=reason.value)
