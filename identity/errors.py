@@ -1,0 +1,140 @@
+"""Errors of the identity domain.
+
+Every error the identity package raises on purpose derives from :class:`IdentityError`. The
+errors carry data (which rule failed, which source is down) so ``api/problems.py`` can map them to
+RFC 9457 problems without parsing messages.
+
+Personal data rule (DESIGN.md, "Data and state"): no message, ``extra`` value or ``repr`` of these
+errors ever contains a full ID number, phone number or bank-card number; at most the masked form
+(``1201**********123X``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+from core.errors import InvalidInput, TryLater, YwtError
+
+
+class IdentityError(YwtError):
+    """Root of the identity domain's errors."""
+
+    code = "identity-error"
+    title = "The identity request could not be processed"
+
+
+class NumberRule(StrEnum):
+    """The rule an identifying number broke (machine-readable; goes into the problem's ``extra``)."""
+
+    LENGTH = "length"
+    CHARSET = "charset"
+    REGION = "region"
+    BIRTH_DATE = "birth_date"
+    BIRTH_DATE_IN_FUTURE = "birth_date_in_future"
+    REGISTRATION_AUTHORITY = "registration_authority"
+    ORGANISATION_CLASS = "organisation_class"
+    ORGANISATION_CODE_CHECK = "organisation_code_check"
+    PREFIX = "prefix"
+    CHECK_CHARACTER = "check_character"
+
+
+_RULE_TEXT: dict[NumberRule, str] = {
+    NumberRule.LENGTH: "has the wrong length",
+    NumberRule.CHARSET: "contains characters that are not allowed",
+    NumberRule.REGION: "has an unknown region code",
+    NumberRule.BIRTH_DATE: "has a birth date that is not a calendar date",
+    NumberRule.BIRTH_DATE_IN_FUTURE: "has a birth date in the future",
+    NumberRule.REGISTRATION_AUTHORITY: "has an unknown registration-authority code",
+    NumberRule.ORGANISATION_CLASS: "has an organisation-class code its registration authority does not use",
+    NumberRule.ORGANISATION_CODE_CHECK: "embeds an organisation code whose check character is wrong",
+    NumberRule.PREFIX: "does not start like a mainland mobile number",
+    NumberRule.CHECK_CHARACTER: "has a wrong check character",
+}
+
+
+class InvalidNumber(IdentityError, InvalidInput):
+    """An identifying number failed a format or check-character rule.
+
+    ``rule`` says which rule; ``masked`` is the masked input (safe to log and to show). The
+    message names the kind of number and the rule, never the number.
+    """
+
+    code = "invalid-number"
+    title = "The number is not valid"
+    kind: ClassVar[str] = "number"
+
+    def __init__(self, rule: NumberRule, masked: str, detail: str | None = None) -> None:
+        self.rule = rule
+        self.masked = masked
+        super().__init__(detail or f"{self.kind} {_RULE_TEXT[rule]}", rule=rule.value, masked=masked)
+
+
+class InvalidIdNumber(InvalidNumber):
+    """A citizen ID number broke a GB 11643-1999 rule."""
+
+    code = "invalid-id-number"
+    title = "The citizen ID number is not valid"
+    kind = "citizen ID number"
+
+
+class InvalidUscc(InvalidNumber):
+    """A unified social credit code broke a GB 32100-2015 (or embedded GB 11714) rule."""
+
+    code = "invalid-uscc"
+    title = "The unified social credit code is not valid"
+    kind = "unified social credit code"
+
+
+class InvalidPhone(InvalidNumber):
+    """A phone number is not a mainland mobile number."""
+
+    code = "invalid-phone"
+    title = "The phone number is not valid"
+    kind = "mobile phone number"
+
+
+class InvalidBankCard(InvalidNumber):
+    """A bank-card number broke the length or Luhn rule."""
+
+    code = "invalid-bank-card"
+    title = "The bank-card number is not valid"
+    kind = "bank-card number"
+
+
+class InvalidQuery(IdentityError, InvalidInput):
+    """A query to a base-data source has a bad field (empty name, oversized image, ...)."""
+
+    code = "invalid-identity-query"
+    title = "The identity query is not valid"
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {problem}", field=field)
+
+
+class UnavailableReason(StrEnum):
+    """Why a base-data source gave no answer."""
+
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    BAD_RESPONSE = "bad_response"
+    CIRCUIT_OPEN = "circuit_open"
+
+
+class SourceUnavailable(IdentityError, TryLater):
+    """A base-data source (人口库, 法人库, ...) gave no trustworthy answer: try again later.
+
+    Raised instead of any answer whenever the source timed out, failed, answered something we
+    cannot parse, or its circuit breaker is open. Callers must never turn this into "not found"
+    or "mismatch".
+    """
+
+    code = "source-unavailable"
+    title = "A base-data source is temporarily unavailable; try again later"
+
+    def __init__(self, source: str, reason: UnavailableReason, detail: str | None = None) -> None:
+        self.source = source
+        self.reason = reason
+        text = f"base-data source '{source}' is unavailable ({reason.value}); try again later"
+        super().__init__(f"{text}: {detail}" if detail else text, source=str(source), reason=reason.value)
