@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
-from api import problems
+from api import pages, problems
 from api.container import Services, build_services, initialise
 from api.limits import BodyLimitMiddleware
 from api.routes import ops, pki
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
+    app.include_router(pages.router)
     app.include_router(ops.router)
     app.include_router(pki.router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from ca.service import CaService
 from core.audit import Journal
@@ -27,6 +28,8 @@ class Services:
     ca: CaService
     blobs: BlobStore
     started_report: list[str] = field(default_factory=list)
+    #: bearer token -> Principal (api.auth); installed by identity/ when its OIDC provider is wired
+    token_verifier: Any = None
 
     def close(self) -> None:
         self.db.dispose()

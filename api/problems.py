@@ -61,8 +61,12 @@ def problem(status: int, code: str, title: str, detail: str | None = None, **ext
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if k not in body})
-    headers = {"Retry-After": "5"} if status == 503 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    headers: dict[str, str] = {}
+    if status == 503:
+        headers["Retry-After"] = str(body.pop("retry_after", 5))
+    if status == 401:
+        headers["WWW-Authenticate"] = str(body.pop("www_authenticate", "Bearer"))
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
 
 
 def install(app: FastAPI) -> None:
