@@ -32,7 +32,8 @@ def uscc_check_char(first17: str) -> str:
 
 def _org_code_check_char(first8: str) -> str:
     """GB 11714 check character: weights 3,7,9,10,5,8,4,2; 10 -> X, 11 -> 0; letters A=10..Z=35."""
-    total = sum((int(c) if c.isdigit() else ord(c) - 55) * w for c, w in zip(first8, _ORG_WEIGHTS, strict=True))
+    values = (int(c) if c.isdigit() else ord(c) - 55 for c in first8)
+    total = sum(v * w for v, w in zip(values, _ORG_WEIGHTS, strict=True))
     c = 11 - total % 11
     return {10: "X", 11: "0"}.get(c, str(c))
 

@@ -154,7 +154,8 @@ def parse_identifier(text: str) -> IdentifierParts:
     if len(pieces) != 5:
         raise MalformedIdentifier(
             "structure",
-            f"expected 5 dot-separated parts after the prefix (type.issuer.serial.version.check), got {len(pieces)}",
+            "expected 5 dot-separated parts after the prefix (type.issuer.serial.version.check), "
+            f"got {len(pieces)}",
         )
     type_code, issuer_code, serial, version, check = pieces
     if not _VERSION_RE.fullmatch(version):

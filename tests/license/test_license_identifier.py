@@ -27,7 +27,9 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 @pytest.mark.parametrize("vector", VECTORS, ids=lambda v: v["identifier"][-12:])
 def test_real_identifiers_parse_and_rebuild(vector: dict[str, Any]) -> None:
     parts = parse_identifier(vector["identifier"])
-    assert parts == IdentifierParts(vector["type_code"], vector["issuer_code"], vector["serial"], vector["version"])
+    assert parts == IdentifierParts(
+        vector["type_code"], vector["issuer_code"], vector["serial"], vector["version"]
+    )
     assert parts.check == vector["check"]
     assert build_identifier(parts) == vector["identifier"]
     assert str(parts) == vector["identifier"]
@@ -50,7 +52,9 @@ def _reference_check(s: str) -> str:
     return ALPHABET[(37 - p) % 36]
 
 
-@pytest.mark.parametrize("body", ["0", "Z", "A1B2C3", "11100000000013338W00191120000MA05XXXXX31001", "9" * 60])
+@pytest.mark.parametrize(
+    "body", ["0", "Z", "A1B2C3", "11100000000013338W00191120000MA05XXXXX31001", "9" * 60]
+)
 def test_check_char_agrees_with_reference_transcription(body: str) -> None:
     assert check_char(body) == _reference_check(body)
 
