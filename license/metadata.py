@@ -143,7 +143,7 @@ class LicenseRecord:
         except MalformedIdentifier as exc:
             errors.append(FieldError("identifier", "bad_format", f"identifier: {exc.detail}"))
         text("number", self.number, max_len=64)
-        text("issuer_name", self.issuer_name, max_len=100)
+        text("issuer_name", self.issuer_name, max_len=60)
         why = uscc_problem(self.issuer_code) if isinstance(self.issuer_code, str) else "must be a string"
         if why is not None:
             errors.append(FieldError("issuer_code", "bad_format", f"issuer_code {why}"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 BUSINESS = "111200000000010116001"
@@ -50,3 +52,41 @@ def person_data() -> dict[str, Any]:
         "level": "三级/高级工",
         "certificate_no": "S000012000001234",
     }
+
+
+# 24 + 280 = 304 characters: a QR landing URL with a compact signed token in base64url (DESIGN.md).
+_TOKEN = base64.urlsafe_b64encode(b"".join(hashlib.sha256(bytes([i])).digest() for i in range(7)))
+LONG_QR_TEXT = "http://127.0.0.1:8000/v/" + _TOKEN.decode().rstrip("=")[:280]
+
+
+def sample_record(
+    license_type: Any, data: dict[str, Any], *, issue: Any = None, serial: str = "2024000001"
+) -> Any:
+    """A consistent (identifier, normalised data, metadata) triple for a built-in type."""
+    from datetime import UTC, date, datetime
+
+    from license.identifier import IdentifierParts
+    from license.metadata import HolderCodeType, LicenseRecord, build_metadata
+    from license.types import compute_validity, validate_data
+
+    t = license_type
+    values = validate_data(t, data)
+    issue_date = issue or date(2024, 6, 1)
+    validity = compute_validity(t, values, issue_date)
+    identifier = str(IdentifierParts(t.type_code, ISSUER_USCC, serial))
+    record = LicenseRecord(
+        identifier=identifier,
+        number=str(values[t.number_field]) if t.number_field else "120101000012345",
+        issuer_name="天津市示例行政审批局",
+        issuer_code=ISSUER_USCC,
+        issue_date=issue_date,
+        holder_name=str(values[t.holder_name_field]),
+        holder_code=str(values[t.holder_code_field]),
+        holder_code_type=HolderCodeType.for_holder(t.holder_kind),
+        valid_from=validity.valid_from,
+        valid_to=validity.valid_to,
+        seal_name="天津市示例行政审批局电子证照专用章",
+        signer="天津市示例行政审批局",
+        signing_time=datetime(2024, 6, 1, 2, 0, tzinfo=UTC),
+    )
+    return identifier, values, build_metadata(t, values, record)
