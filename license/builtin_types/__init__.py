@@ -1,0 +1,1 @@
+"""Built-in licence types as JSON data (demo codes; see README.md)."""
