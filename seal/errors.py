@@ -23,6 +23,7 @@ __all__ = [
     "SesTooLarge",
     "SignerNotInSeal",
     "SignerOutputInvalid",
+    "UnsupportedSesVersion",
 ]
 
 
@@ -159,3 +160,16 @@ class SealNotValidAt(SealError, InvalidInput):
             valid_start=valid_start.isoformat(),
             valid_end=valid_end.isoformat(),
         )
+
+
+class UnsupportedSesVersion(SealError, InvalidInput):
+    """The blob is well-formed but of a version this operation does not handle (e.g. signing
+    with a GM/T 0031-2014 v1 seal: we read v1, we only produce GB/T 38540-2020 v4)."""
+
+    code = "unsupported-ses-version"
+    title = "This electronic seal version is not supported here"
+
+    def __init__(self, version: int, reason: str) -> None:
+        self.version = version
+        self.reason = reason
+        super().__init__(f"version {version}: {reason}", version=version, reason=reason)
