@@ -124,7 +124,11 @@ class SealImageSpec:
         if self.code is not None:
             if shape is SealShape.RECTANGLE:
                 raise InvalidSealSpec("code", "a rectangular seal has no arc to carry a seal code")
-            if not _CODE_RE.fullmatch(self.code) or len(self.code) > MAX_CODE_CHARS:
+            if (
+                not isinstance(self.code, str)
+                or not _CODE_RE.fullmatch(self.code)
+                or len(self.code) > MAX_CODE_CHARS
+            ):
                 raise InvalidSealSpec("code", f"must be 1 to {MAX_CODE_CHARS} ASCII letters or digits")
 
         width = _finite("width_mm", self.width_mm)
@@ -157,6 +161,8 @@ class SealImageSpec:
 
         if self.star is None:
             object.__setattr__(self, "star", shape is SealShape.ROUND)
+        elif not isinstance(self.star, bool):
+            raise InvalidSealSpec("star", "must be True, False or None (the shape's default)")
         elif self.star and shape is SealShape.RECTANGLE:
             raise InvalidSealSpec("star", "a rectangular seal has no room for a star")
 
@@ -165,10 +171,6 @@ class SealImageSpec:
         """(width, height) in millimetres, after defaults."""
         assert self.height_mm is not None  # set in __post_init__
         return self.width_mm, self.height_mm
-
-    @property
-    def all_text(self) -> str:
-        return self.text + (self.bottom_text or "") + (self.code or "")
 
 
 def _clean_text(name: str, value: object) -> str:

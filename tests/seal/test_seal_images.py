@@ -247,6 +247,8 @@ def test_vector_pdf_matches_png_when_rendered_by_poppler(spec: SealImageSpec, tm
         ({"code": "12-34"}, "code"),
         ({"code": "1" * 21}, "code"),
         ({"code": "１２３"}, "code"),  # full-width digits
+        ({"code": 123}, "code"),
+        ({"star": "yes"}, "star"),
         ({"width_mm": 19.9}, "width_mm"),
         ({"width_mm": 60.1}, "width_mm"),
         ({"width_mm": float("nan")}, "width_mm"),
@@ -462,3 +464,28 @@ def test_animated_png_is_refused() -> None:
 def test_sixteen_bit_greyscale_is_accepted() -> None:
     out = validate_uploaded_image(_png((100, 100), mode="I;16"))
     assert _open(out.png).mode == "RGBA"
+
+
+def test_draw_seal_places_the_seal_on_an_existing_page(tmp_path: Path) -> None:
+    """The stamp helper draws at a given position and leaves the canvas state as it found it."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen.canvas import Canvas
+
+    from seal.images import draw_seal
+
+    path = tmp_path / "page.pdf"
+    page = Canvas(str(path), pagesize=A4, invariant=1)
+    draw_seal(page, ROUND, 300, 100)  # lower-left corner at (300 pt, 100 pt)
+    page.rect(50, 700, 100, 50, stroke=0, fill=1)  # drawn after: must be black, not seal red
+    page.showPage()
+    page.save()
+    subprocess.run(
+        ["pdftoppm", "-r", "72", "-png", "-singlefile", str(path), str(tmp_path / "p")], check=True
+    )
+    im = Image.open(tmp_path / "p.png").convert("RGB")
+    size = round(42 / 25.4 * 72)
+    top = im.height - 100 - size  # PDF y grows upwards
+    red = [(x, y) for x in range(im.width) for y in range(im.height) if im.getpixel((x, y)) == RED]
+    assert red
+    assert all(300 - 1 <= x <= 300 + size + 1 and top - 1 <= y <= top + size + 1 for x, y in red)
+    assert im.getpixel((100, im.height - 725)) == (0, 0, 0)
