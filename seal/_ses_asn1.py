@@ -38,7 +38,7 @@ from asn1crypto.x509 import Time
 # ---------------------------------------------------------------------------- shared
 
 
-class SesHeader(core.Sequence):  # type: ignore[misc]
+class SesHeader(core.Sequence):
     _fields: ClassVar[list[tuple[Any, ...]]] = [
         ("id", core.IA5String),
         ("version", core.Integer),
@@ -46,7 +46,7 @@ class SesHeader(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class ExtData(core.Sequence):  # type: ignore[misc]
+class ExtData(core.Sequence):
     _fields: ClassVar[list[tuple[Any, ...]]] = [
         ("extn_id", core.ObjectIdentifier),
         ("critical", core.Boolean, {"default": False}),
@@ -54,11 +54,11 @@ class ExtData(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class ExtensionDatas(core.SequenceOf):  # type: ignore[misc]
+class ExtensionDatas(core.SequenceOf):
     _child_spec = ExtData
 
 
-class PictureInfo(core.Sequence):  # type: ignore[misc]
+class PictureInfo(core.Sequence):
     """``SES_ESPictrueInfo`` (sic, the standard's spelling): type, data, width and height in mm."""
 
     _fields: ClassVar[list[tuple[Any, ...]]] = [
@@ -69,27 +69,27 @@ class PictureInfo(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class CertOctets(core.SequenceOf):  # type: ignore[misc]
+class CertOctets(core.SequenceOf):
     """``SEQUENCE OF OCTET STRING``: each element one DER certificate."""
 
     _child_spec = core.OctetString
 
 
-class CertDigestObj(core.Sequence):  # type: ignore[misc]
+class CertDigestObj(core.Sequence):
     _fields: ClassVar[list[tuple[Any, ...]]] = [
         ("type", core.PrintableString),
         ("value", core.OctetString),
     ]
 
 
-class CertDigestList(core.SequenceOf):  # type: ignore[misc]
+class CertDigestList(core.SequenceOf):
     _child_spec = CertDigestObj
 
 
 # ---------------------------------------------------------------------------- v4
 
 
-class PropertyInfoV4(core.Sequence):  # type: ignore[misc]
+class PropertyInfoV4(core.Sequence):
     """``SES_ESPropertyInfo`` v4. ``certList`` is an untagged CHOICE of two SEQUENCE OFs, which
     no decoder can tell apart by tag: it is kept as ``Any`` and decoded by ``certListType``."""
 
@@ -104,7 +104,7 @@ class PropertyInfoV4(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class SealInfoV4(core.Sequence):  # type: ignore[misc]
+class SealInfoV4(core.Sequence):
     _fields: ClassVar[list[tuple[Any, ...]]] = [
         ("header", SesHeader),
         ("es_id", core.IA5String),
@@ -114,7 +114,7 @@ class SealInfoV4(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class SesSealV4(core.Sequence):  # type: ignore[misc]
+class SesSealV4(core.Sequence):
     _fields: ClassVar[list[tuple[Any, ...]]] = [
         ("e_seal_info", SealInfoV4),
         ("cert", core.OctetString),
@@ -123,7 +123,7 @@ class SesSealV4(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class TbsSignV4(core.Sequence):  # type: ignore[misc]
+class TbsSignV4(core.Sequence):
     _fields: ClassVar[list[tuple[Any, ...]]] = [
         ("version", core.Integer),
         ("eseal", SesSealV4),
@@ -134,7 +134,7 @@ class TbsSignV4(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class SesSignatureV4(core.Sequence):  # type: ignore[misc]
+class SesSignatureV4(core.Sequence):
     _fields: ClassVar[list[tuple[Any, ...]]] = [
         ("to_sign", TbsSignV4),
         ("cert", core.OctetString),
@@ -147,7 +147,7 @@ class SesSignatureV4(core.Sequence):  # type: ignore[misc]
 # ---------------------------------------------------------------------------- v1
 
 
-class PropertyInfoV1(core.Sequence):  # type: ignore[misc]
+class PropertyInfoV1(core.Sequence):
     """v1 property info: no certListType, UTCTime dates. Like ofdrw we also accept
     GeneralizedTime here (``Time`` is the X.509 CHOICE of both)."""
 
@@ -161,7 +161,7 @@ class PropertyInfoV1(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class SealInfoV1(core.Sequence):  # type: ignore[misc]
+class SealInfoV1(core.Sequence):
     _fields: ClassVar[list[tuple[Any, ...]]] = [
         ("header", SesHeader),
         ("es_id", core.IA5String),
@@ -171,7 +171,7 @@ class SealInfoV1(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class SignInfoV1(core.Sequence):  # type: ignore[misc]
+class SignInfoV1(core.Sequence):
     _fields: ClassVar[list[tuple[Any, ...]]] = [
         ("cert", core.OctetString),
         ("signature_algorithm", core.ObjectIdentifier),
@@ -179,14 +179,14 @@ class SignInfoV1(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class SesSealV1(core.Sequence):  # type: ignore[misc]
+class SesSealV1(core.Sequence):
     _fields: ClassVar[list[tuple[Any, ...]]] = [
         ("e_seal_info", SealInfoV1),
         ("sign_info", SignInfoV1),
     ]
 
 
-class TbsSignV1(core.Sequence):  # type: ignore[misc]
+class TbsSignV1(core.Sequence):
     """v1 TBS_Sign. ``timeInfo`` and ``dataHash`` are BIT STRINGs in GM/T 0031-2014; ofdrw also
     reads OCTET STRINGs there ("兼容非标签章"), so both are kept as ``Any`` and checked by tag."""
 
@@ -201,7 +201,7 @@ class TbsSignV1(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class SesSignatureV1(core.Sequence):  # type: ignore[misc]
+class SesSignatureV1(core.Sequence):
     _fields: ClassVar[list[tuple[Any, ...]]] = [
         ("to_sign", TbsSignV1),
         ("signature", core.OctetBitString),
