@@ -11,6 +11,7 @@ from core.audit import Journal
 from core.blobs import BlobStore
 from core.db import Database, migrate
 from core.meta import bind_master_key
+from core.pii import PiiVault
 from core.secrets import MasterKey, load_master_key
 from core.settings import Settings
 from keys import KeyFormatError, KeyStore, normalize_spki, verify
@@ -27,6 +28,7 @@ class Services:
     keys: KeyStore
     ca: CaService
     blobs: BlobStore
+    pii: PiiVault
     started_report: list[str] = field(default_factory=list)
     #: bearer token -> Principal (api.auth); installed by identity/ when its OIDC provider is wired
     token_verifier: Any = None
@@ -57,7 +59,7 @@ def build_services(settings: Settings) -> Services:
     journal = Journal(settings.audit_checkpoint_every)
     keystore = KeyStore(master, journal)
     ca = CaService(settings, keystore, journal)
-    return Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir))
+    return Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
 
 
 def attach_checkpoint_signer(services: Services) -> None:
