@@ -8,6 +8,7 @@ for tests. Signatures are returned DER-encoded (``SEQ{r, s}`` for ECDSA and SM2)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -196,7 +197,9 @@ class _RawSpki(asn1core.Sequence):
     _fields = [("algorithm", _RawAlgorithm), ("public_key", asn1core.BitString)]
 
 
+@functools.lru_cache(maxsize=4096)
 def load_public(spki_der: bytes) -> tuple[KeyAlgorithm, Any]:
+    """Parse a public key once: verification is hot (tokens, OCSP, PDFs) and parsing is not free."""
     alg, der = normalize_spki(spki_der)
     try:
         if alg is KeyAlgorithm.SM2:
