@@ -34,6 +34,7 @@ class Services:
     token_verifier: Any = None
 
     def close(self) -> None:
+        self.keys.close()
         self.db.dispose()
 
 
@@ -49,6 +50,16 @@ def checkpoint_verifier(cert_der: bytes, data: bytes, signature: bytes) -> bool:
     return verify(spki, algorithm.default_scheme, data, signature)
 
 
+def pkcs11_backend(settings: Settings) -> Any:
+    """The PKCS#11 backend from settings (loaded lazily: each worker process logs in itself)."""
+    from keys.pkcs11 import Pkcs11Backend, Pkcs11Config
+
+    assert settings.pkcs11_module and settings.pkcs11_token and settings.pkcs11_pin is not None
+    return Pkcs11Backend(
+        Pkcs11Config(settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin.get_secret_value())
+    )
+
+
 def build_services(settings: Settings) -> Services:
     """Open the database, run migrations and check the master key; does not create a PKI."""
     db = Database(settings)
@@ -58,6 +69,10 @@ def build_services(settings: Settings) -> Services:
         bind_master_key(session, master)
     journal = Journal(settings.audit_checkpoint_every)
     keystore = KeyStore(master, journal)
+    if settings.pkcs11_configured:
+        hsm = pkcs11_backend(settings)
+        hsm.check()  # a wrong PIN or a missing token stops the start with a clear message
+        keystore.add_backend(hsm)
     ca = CaService(settings, keystore, journal)
     return Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
 

@@ -24,6 +24,7 @@ from ca.csr import parse_csr
 from ca.errors import (
     AlreadyRevoked,
     BadName,
+    DuplicateCa,
     DuplicateSubject,
     PkiNotInitialised,
     ProfileNotAllowed,
@@ -241,17 +242,64 @@ class CaService:
         self._responder_cache = None
         return created
 
-    def _create_ca(
-        self, session: Session, family: Family, role: CaRole, alg: KeyAlgorithm, parent_id: str | None, actor: str
+    def create_issuing_ca(
+        self,
+        session: Session,
+        ca_id: str,
+        parent_id: str,
+        role: CaRole,
+        *,
+        backend: str = "soft",
+        common_name: str | None = None,
+        actor: str,
     ) -> CaInfo:
-        ca_id = ca_id_for(family, role)
-        key = self.keys.generate(session, alg, f"CA {ca_id}", actor=actor)
+        """A further issuing CA under one of our roots, its key generated on ``backend``.
+
+        This is how a CA moves into an HSM: create e.g. ``rsa-seal-hsm`` with ``backend="pkcs11"``
+        (the key is generated inside the token and never leaves it), then issue from it. It gets
+        its own delegated OCSP responder (soft key, like every responder) and a first CRL.
+        SM2 CAs cannot use the PKCS#11 backend (keys.errors.UnsupportedByToken).
+        """
+        if session.get(CaRecord, ca_id) is not None:
+            raise DuplicateCa(f"a CA with id {ca_id!r} already exists", ca_id=ca_id)
+        if not ca_id or len(ca_id) > 40 or not all(c.isalnum() or c == "-" for c in ca_id):
+            raise InvalidInput("CA ids are 1-40 letters, digits and dashes", ca_id=ca_id[:40])
+        if role is CaRole.ROOT:
+            raise InvalidInput("only issuing CAs are created this way")
+        parent = self._record(session, parent_id)
+        if CaRole(parent.role) is not CaRole.ROOT:
+            raise InvalidInput(f"{parent_id} is not a root CA", ca_id=parent_id)
+        family = Family(parent.family)
+        ca_alg, ee_alg = FAMILY_KEYS[family]
+        info = self._create_ca(
+            session, family, role, ca_alg, parent_id, actor, ca_id=ca_id, backend=backend, common_name=common_name
+        )
+        self._create_responder(session, ca_id, ee_alg, actor)
+        self.issue_crl(session, ca_id, actor=actor)
+        self._responder_cache = None
+        return info
+
+    def _create_ca(
+        self,
+        session: Session,
+        family: Family,
+        role: CaRole,
+        alg: KeyAlgorithm,
+        parent_id: str | None,
+        actor: str,
+        *,
+        ca_id: str | None = None,
+        backend: str = "soft",
+        common_name: str | None = None,
+    ) -> CaInfo:
+        ca_id = ca_id or ca_id_for(family, role)
+        key = self.keys.generate(session, alg, f"CA {ca_id}", backend=backend, actor=actor)
         signer = self.keys.signer(session, key.key_id)
         subject = build_name(
             {
                 "country_name": "CN",
                 "organization_name": ORG,
-                "common_name": f"YWT {family.value.upper()} {_ROLE_TITLE[role]}",
+                "common_name": common_name or f"YWT {family.value.upper()} {_ROLE_TITLE[role]}",
             }
         )
         now = clock.now().replace(microsecond=0)
@@ -316,7 +364,7 @@ class CaService:
             actor=actor,
             action="ca.create",
             target=ca_id,
-            data={"subject": rec.subject, "serial": serial_hex(serial), "key_id": key.key_id},
+            data={"subject": rec.subject, "serial": serial_hex(serial), "key_id": key.key_id, "backend": key.backend},
         )
         return _ca_info(rec)
 

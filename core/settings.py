@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = 100
     max_upload_bytes: int = 20 * 1024 * 1024
     log_level: str = "INFO"
+    # PKCS#11 key backend (keys/pkcs11.py): the vendor module, the token label and the user PIN.
+    # Configured = all three set; keys are then generated in the token with backend="pkcs11".
+    pkcs11_module: str | None = None
+    pkcs11_token: str | None = None
+    pkcs11_pin: SecretStr | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -56,6 +61,10 @@ class Settings(BaseSettings):
             if self.database_url is None or self.database_url.startswith("sqlite"):
                 raise ValueError("production needs YWT_DATABASE_URL pointing at PostgreSQL")
         return self
+
+    @property
+    def pkcs11_configured(self) -> bool:
+        return bool(self.pkcs11_module and self.pkcs11_token and self.pkcs11_pin is not None)
 
     @property
     def resolved_home(self) -> Path:

@@ -223,6 +223,12 @@ def _strict_der_ecdsa(signature: bytes) -> bool:
     return r > 0 and s > 0 and _der_int_seq(r, s) == signature
 
 
+def ecdsa_der(r: int, s: int) -> bytes:
+    """DER ``ECDSA-Sig-Value`` / SM2 ``SEQ{r, s}`` with minimal integers (RFC 5480 §2.2), as pyca writes it;
+    HSMs return the raw ``r || s`` and backends re-encode through this."""
+    return _der_int_seq(r, s)
+
+
 def _der_int_seq(r: int, s: int) -> bytes:
     def enc_int(v: int) -> bytes:
         body = v.to_bytes((v.bit_length() + 8) // 8, "big")
