@@ -12,6 +12,7 @@ from core.blobs import BlobStore
 from core.db import Database, migrate
 from core.meta import bind_master_key
 from core.pii import PiiVault
+from core.ratelimit import build_limiter
 from core.secrets import MasterKey, load_master_key
 from core.settings import Settings
 from keys import KeyFormatError, KeyStore, normalize_spki, verify
@@ -32,9 +33,13 @@ class Services:
     started_report: list[str] = field(default_factory=list)
     #: bearer token -> Principal (api.auth); installed by identity/ when its OIDC provider is wired
     token_verifier: Any = None
+    #: rate-limit state (core.ratelimit): Redis when YWT_REDIS_URL is set, else in process
+    limiter: Any = None
 
     def close(self) -> None:
         self.keys.close()
+        if hasattr(self.limiter, "close"):
+            self.limiter.close()
         self.db.dispose()
 
 
@@ -74,7 +79,17 @@ def build_services(settings: Settings) -> Services:
         hsm.check()  # a wrong PIN or a missing token stops the start with a clear message
         keystore.add_backend(hsm)
     ca = CaService(settings, keystore, journal)
-    return Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
+    return Services(
+        settings,
+        db,
+        master,
+        journal,
+        keystore,
+        ca,
+        BlobStore(settings.blob_dir),
+        PiiVault(master),
+        limiter=build_limiter(settings.redis_url),
+    )
 
 
 def attach_checkpoint_signer(services: Services) -> None:

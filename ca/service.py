@@ -35,7 +35,7 @@ from ca.models import CaRecord, CertRecord, CrlRecord, TimestampRecord
 from ca.names import build_name, name_text
 from ca.profiles import CaRole, Profile, get_profile
 from ca.x509build import IdentityExtensions, Issuer, Urls, build_certificate, key_identifier
-from core import clock
+from core import clock, metrics
 from core.audit import Journal
 from core.errors import InvalidInput
 from core.settings import Settings
@@ -366,6 +366,7 @@ class CaService:
             target=ca_id,
             data={"subject": rec.subject, "serial": serial_hex(serial), "key_id": key.key_id, "backend": key.backend},
         )
+        metrics.CERTIFICATES_ISSUED.labels(parent_id or ca_id, profile.name).inc()
         return _ca_info(rec)
 
     def _create_responder(self, session: Session, ca_id: str, alg: KeyAlgorithm, actor: str) -> None:
@@ -554,6 +555,7 @@ class CaService:
             target=rec.serial,
             data={"ca": ca_id, "profile": profile.name, "subject": subject_text, "fingerprint": rec.fingerprint},
         )
+        metrics.CERTIFICATES_ISSUED.labels(ca_id, profile.name).inc()
         return _issued(rec)
 
     def issue_service_credential(
@@ -626,6 +628,7 @@ class CaService:
             target=rec.serial,
             data={"ca": rec.ca_id, "reason": norm, "subject": rec.subject},
         )
+        metrics.CERTIFICATES_REVOKED.labels(rec.ca_id, norm).inc()
         self.issue_crl(session, rec.ca_id, actor=actor)
         return _issued(rec)
 
@@ -669,6 +672,7 @@ class CaService:
             target=ca_id,
             data={"number": number, "revoked": len(revoked), "next_update": next_update.isoformat()},
         )
+        metrics.CRLS_ISSUED.labels(ca_id).inc()
         return der
 
     def current_crl(self, session: Session, ca_id: str) -> bytes:
@@ -718,6 +722,7 @@ class CaService:
         try:
             parsed = ocspmod.parse_request(request_der)
         except ocspmod.OcspMalformed:
+            metrics.OCSP_RESPONSES.labels("malformed_request").inc()
             return ocspmod.error_response("malformed_request")
         responders = self._responders(session)
         matched: _Responder | None = None
@@ -741,7 +746,10 @@ class CaService:
             else:
                 statuses.append(ocspmod.SingleStatus(q, ocspmod.CertStatus.GOOD))
         if matched is None or matched.key_id is None or matched.cert is None:
+            metrics.OCSP_RESPONSES.labels("unauthorized").inc()
             return ocspmod.error_response("unauthorized")  # RFC 5019 §2.2.3: not a CA we serve
+        for st in statuses:
+            metrics.OCSP_RESPONSES.labels(st.status.value).inc()
         responder_cert = matched.cert
         responder = Issuer(
             name=responder_cert.subject, key_identifier=b"", signer=self.keys.signer(session, matched.key_id)
@@ -762,9 +770,11 @@ class CaService:
         try:
             query = tsamod.parse_query(query_der)
         except tsamod.TsaRejection as rej:
+            metrics.TIMESTAMPS.labels(family.value, "rejection").inc()
             return tsamod.rejection(rej.failure, rej.text)
         cred = self.find_credential(session, "tsa", family)
         if cred is None:
+            metrics.TIMESTAMPS.labels(family.value, "rejection").inc()
             return tsamod.rejection("system_failure", "no time-stamping unit is configured for this family")
         serial = next_counter(session, "tsa")
         gen_time = clock.now().replace(microsecond=0)
@@ -785,4 +795,5 @@ class CaService:
                 imprint=query.imprint.hex(),
             )
         )
+        metrics.TIMESTAMPS.labels(family.value, "granted").inc()
         return token

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Environment(StrEnum):
@@ -43,6 +45,14 @@ class Settings(BaseSettings):
     pkcs11_module: str | None = None
     pkcs11_token: str | None = None
     pkcs11_pin: SecretStr | None = None
+    # HTTP hardening (api/security.py): origins allowed to call the API from browsers (exact
+    # "scheme://host[:port]", comma-separated or a JSON list; empty = no cross-origin access),
+    # the per-request time budget, and rate-limit overrides per limit name
+    # ({"ocsp": "ip=600/60", "login": "ip=10/60,client=100/60", "tsa": "off"}).
+    cors_origins: Annotated[list[str], NoDecode] = []
+    request_timeout_seconds: float = 30.0
+    rate_limits: dict[str, str] = {}
+    rate_limits_enabled: bool = True
 
     @field_validator("base_url")
     @classmethod
@@ -50,6 +60,20 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("base_url must be an http(s) URL")
         return v.rstrip("/")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = v.strip()
+            v = json.loads(text) if text.startswith("[") else [o for o in text.split(",") if o.strip()]
+        out = []
+        for origin in v:
+            o = str(origin).strip().rstrip("/")
+            if o == "*" or not o.startswith(("http://", "https://")) or "/" in o.split("://", 1)[1]:
+                raise ValueError(f"CORS origins are exact scheme://host[:port] values, not {o!r}")
+            out.append(o)
+        return out
 
     @model_validator(mode="after")
     def _production_rules(self) -> Settings:

@@ -127,8 +127,8 @@ def test_ecdsa_raw_signatures_are_re_encoded_as_minimal_der() -> None:
     cases = [(1, 1), (0x80, 0x7F), (2**255, 2**255 + 1), (0x00FF, 0xFF00)] + [
         (secrets.randbits(256) >> secrets.randbelow(40), secrets.randbits(256)) for _ in range(200)
     ]
-    for r, s in cases:
-        r, s = max(r, 1), max(s, 1)
+    for r0, s0 in cases:
+        r, s = max(r0, 1), max(s0, 1)
         raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
         assert ecdsa_raw_to_der(raw) == encode_dss_signature(r, s)
     with pytest.raises(HsmUnavailable):
