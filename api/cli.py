@@ -218,6 +218,80 @@ def cmd_audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _passphrase(settings: Settings, *, confirm: bool) -> bytes:
+    if settings.backup_passphrase is not None:
+        return settings.backup_passphrase.get_secret_value().encode()
+    if not sys.stdin.isatty():
+        raise ValueError("set YWT_BACKUP_PASSPHRASE or run at a terminal to type the passphrase")
+    import getpass
+
+    first = getpass.getpass("backup passphrase: ")
+    if confirm and getpass.getpass("again: ") != first:
+        raise ValueError("the passphrases differ")
+    return first.encode()
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from core.backup import create_backup
+
+    passphrase = _passphrase(settings, confirm=True)
+    services = _services(settings)
+    try:
+        with services.db.session() as session:
+            services.journal.append(
+                session,
+                actor="cli",
+                action="ops.backup",
+                target=Path(args.out).name,
+                data={"master_key_included": not args.without_master_key, "cipher": args.cipher},
+            )
+        report = create_backup(
+            settings,
+            services.master,
+            Path(args.out),
+            passphrase,
+            include_master_key=not args.without_master_key,
+            cipher=args.cipher,
+            log_n=args.scrypt_log_n,
+        )
+    finally:
+        services.close()
+    facts = report.facts
+    print(
+        f"backup written to {report.path} ({report.dialect}, {report.blobs} blobs, "
+        f"{facts.get('certificates')} certificates, {facts.get('journal_entries')} journal entries, "
+        f"master key {'included' if report.master_key_included else 'NOT included: keep YWT_MASTER_KEY safe'})"
+    )
+    if facts.get("keys_pkcs11"):
+        print(f"note: {facts['keys_pkcs11']} keys live in the PKCS#11 token and are not in the archive; "
+              "back the token up with the HSM's own procedure")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from core.backup import restore_backup
+
+    passphrase = _passphrase(settings, confirm=False)
+    target = settings.model_copy(update={"home": Path(args.home), "database_url": args.database_url})
+    key_text = settings.master_key.get_secret_value() if settings.master_key is not None else None
+    report = restore_backup(Path(args.archive), passphrase, target, master_key_text=key_text)
+    services = _services(target)
+    try:
+        with services.db.session() as session:
+            audit = verify_journal(session, checkpoint_verifier)
+            if audit.ok:
+                services.journal.append(
+                    session, actor="cli", action="ops.restore", target=Path(args.archive).name,
+                    data={"created_at": report.manifest.get("created_at"), "blobs": report.blobs},
+                )
+    finally:
+        services.close()
+    print(f"restored into {report.home} ({report.dialect}, {report.blobs} blobs, master key "
+          f"{'from the archive' if report.master_key_from_archive else 'from YWT_MASTER_KEY'})")
+    print(f"audit journal: {audit.summary()}")
+    return 0 if audit.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ywt", description="yiwangtong (一网通) trust services")
     sub = p.add_subparsers(dest="command", required=True)
@@ -277,6 +351,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_audit_verify)
     s = audit.add_parser("checkpoint", help="sign the current head now")
     s.set_defaults(func=cmd_audit_checkpoint)
+
+    s = sub.add_parser("backup", help="write an encrypted backup (database, blobs, master key) to OUT")
+    s.add_argument("out")
+    s.add_argument("--without-master-key", action="store_true",
+                   help="leave the master key out (it is escrowed elsewhere; restore then needs YWT_MASTER_KEY)")
+    s.add_argument("--cipher", default="aes-256-gcm", choices=["aes-256-gcm", "sm4-gcm"])
+    s.add_argument("--scrypt-log-n", type=int, default=17, help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_backup)
+    s = sub.add_parser("restore", help="restore an archive onto a new home (and a new, empty database)")
+    s.add_argument("archive")
+    s.add_argument("--home", required=True, help="the new home directory (must not exist or be empty)")
+    s.add_argument("--database-url", help="an empty PostgreSQL database for a PostgreSQL backup")
+    s.set_defaults(func=cmd_restore)
     return p
 
 

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = 30.0
     rate_limits: dict[str, str] = {}
     rate_limits_enabled: bool = True
+    # `ywt backup` / `ywt restore`: the archive passphrase (else asked at the terminal)
+    backup_passphrase: SecretStr | None = None
 
     @field_validator("base_url")
     @classmethod
