@@ -37,7 +37,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"listening on http://{host}:{port}  (base URL {settings.base_url}; API docs at /docs)")
     sys.stdout.flush()
     app = create_app(settings, services)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), workers=1)
+    from api.security import configure_logging
+
+    configure_logging(settings)  # JSON lines; uvicorn's own access log would print query strings
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), workers=1, access_log=False)
     services.close()
     return 0
 
