@@ -136,6 +136,29 @@ def cmd_pki_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_pki_create_ca(args: argparse.Namespace, settings: Settings) -> int:
+    from ca.profiles import CaRole
+
+    services = _services(settings)
+    try:
+        with services.db.session() as session:
+            ca = services.ca.create_issuing_ca(
+                session,
+                args.id,
+                args.parent,
+                CaRole(args.role),
+                backend=args.backend,
+                common_name=args.common_name,
+                actor="cli",
+            )
+            key = services.keys.get(session, ca.key_id)
+    finally:
+        services.close()
+    print(f"created {ca.id} ({ca.role.value}, {ca.family.value}) under {ca.parent_id}: {ca.subject}")
+    print(f"key {key.key_id} on backend {key.backend}")
+    return 0
+
+
 def cmd_pki_crl(args: argparse.Namespace, settings: Settings) -> int:
     services = _services(settings)
     try:
@@ -169,7 +192,9 @@ def cmd_keys_generate(args: argparse.Namespace, settings: Settings) -> int:
 
     services = _services(settings)
     with services.db.session() as session:
-        info = services.keys.generate(session, KeyAlgorithm(args.algorithm), args.label, actor="cli")
+        info = services.keys.generate(
+            session, KeyAlgorithm(args.algorithm), args.label, backend=args.backend, actor="cli"
+        )
     services.close()
     print(info.key_id)
     return 0
@@ -329,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reason", default="unspecified", help="keyCompromise, superseded, certificateHold, ...")
     s.add_argument("--resume", action="store_true", help="lift a certificateHold instead")
     s.set_defaults(func=cmd_pki_revoke)
+    s = pki.add_parser("create-ca", help="create a further issuing CA under a root (e.g. with its key in the HSM)")
+    s.add_argument("--id", required=True, help="new CA id, e.g. rsa-seal-hsm")
+    s.add_argument("--parent", required=True, help="a root CA id, e.g. rsa-root")
+    s.add_argument("--role", required=True, choices=["identity", "seal", "service"])
+    s.add_argument("--backend", default="soft", help="soft (default) or pkcs11 (needs YWT_PKCS11_*)")
+    s.add_argument("--common-name")
+    s.set_defaults(func=cmd_pki_create_ca)
     s = pki.add_parser("crl", help="write a CA's current CRL (DER)")
     s.add_argument("ca")
     s.add_argument("--out")
@@ -341,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = keys.add_parser("generate")
     s.add_argument("algorithm", help="rsa-2048, rsa-3072, rsa-4096, ec-p256, sm2")
     s.add_argument("--label", required=True)
+    s.add_argument("--backend", default="soft", help="soft (default) or pkcs11 (RSA/ECDSA only; needs YWT_PKCS11_*)")
     s.set_defaults(func=cmd_keys_generate)
     s = keys.add_parser("import")
     s.add_argument("file", help="PKCS#8 private key, PEM or DER")

@@ -46,6 +46,10 @@ DOCS_CSP = (
 )
 DOCS_PATHS = ("/docs", "/redoc")
 
+#: Path prefixes whose requests may legitimately take longer than YWT_REQUEST_TIMEOUT_SECONDS
+#: (bulk imports, large PDF verification). Domains add their entries here: {"/license/v1/imports": 600}.
+TIMEOUT_OVERRIDES: dict[str, float] = {}
+
 
 def route_template(scope: Scope) -> str:
     """The matched route's path template (``/pki/cas/{ca_id}/crl``), never the concrete path:
@@ -259,7 +263,8 @@ class TimeoutMiddleware:
 
 def install(app: Any, settings: Settings, *, timeout_overrides: Iterable[tuple[str, float]] = ()) -> None:
     """Add the middlewares (call after every other ``add_middleware``: the last added is outermost)."""
-    app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds, overrides=list(timeout_overrides))
+    overrides = [*TIMEOUT_OVERRIDES.items(), *timeout_overrides]
+    app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds, overrides=overrides)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -287,8 +287,19 @@ def test_wrong_pin_stops_the_start_with_a_clear_error(hsm_settings: Settings, so
     assert r.returncode == 1 and "no PKCS#11 token labelled 'no-such-token'" in r.stderr
     r = _cli(env | {"YWT_PKCS11_MODULE": "/nonexistent/libnothing.so"}, "keys", "list")
     assert r.returncode == 1 and "cannot load the PKCS#11 module" in r.stderr
-    r = _cli(env | {"YWT_PKCS11_PIN": softhsm.pin}, "keys", "list")
+    good = env | {"YWT_PKCS11_PIN": softhsm.pin}
+    r = _cli(good, "keys", "list")
     assert r.returncode == 0, r.stderr
+    # the operator's way in: a CA whose key is generated in the token, from the CLI
+    r = _cli(good, "pki", "create-ca", "--id", "ecdsa-identity-hsm", "--parent", "ecdsa-root", "--role", "identity",
+             "--backend", "pkcs11")
+    assert r.returncode == 0 and "on backend pkcs11" in r.stdout, r.stderr
+    r = _cli(good, "pki", "issue", "--ca", "ecdsa-identity-hsm", "--profile", "person", "--new-key", "ec-p256",
+             "--subject", "CN=张三,C=CN")
+    assert r.returncode == 0 and r.stdout.startswith("-----BEGIN CERTIFICATE-----"), r.stderr
+    r = _cli(good, "keys", "generate", "sm2", "--label", "x", "--backend", "pkcs11")
+    assert r.returncode == 1 and "SM2 keys stay in the soft store" in r.stderr
+    assert "pkcs11" in _cli(good, "keys", "list").stdout
 
 
 def test_wrong_pin_in_process_raises_login_failed(tmp_path: Path, softhsm: SoftHsm) -> None:
