@@ -27,6 +27,7 @@ setup-test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python scripts/audit-deps $(BIN)/python
 
 ## test: install everything and run the whole suite (lint, types, tests with real peers)
 test: setup-test lint

@@ -11,7 +11,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import pages, problems
+from api import pages, problems, security
 from api.container import Services, build_services, initialise
 from api.limits import BodyLimitMiddleware
 from api.routes import ops, pki
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    security.install(app, settings)  # request id + JSON access log + metrics, headers, CORS, timeout
     app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
     app.include_router(pages.router)
     app.include_router(ops.router)

@@ -15,6 +15,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 
 from api.deps import ServicesDep
+from api.ratelimit import enforce_client_limits
 from core.errors import Forbidden, Unauthenticated
 
 
@@ -59,7 +60,10 @@ def current_principal(request: Request, services: ServicesDep) -> Principal:
     verifier: TokenVerifier | None = getattr(services, "token_verifier", None)
     if verifier is None:
         raise Unauthenticated("token authentication is not configured")
-    return verifier(_bearer(request))
+    principal = verifier(_bearer(request))
+    request.state.principal = principal  # read by the access log (client id) and rate limits
+    enforce_client_limits(request, principal.client_id)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

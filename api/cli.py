@@ -37,7 +37,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"listening on http://{host}:{port}  (base URL {settings.base_url}; API docs at /docs)")
     sys.stdout.flush()
     app = create_app(settings, services)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), workers=1)
+    from api.security import configure_logging
+
+    configure_logging(settings)  # JSON lines; uvicorn's own access log would print query strings
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), workers=1, access_log=False)
     services.close()
     return 0
 
@@ -133,6 +136,29 @@ def cmd_pki_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_pki_create_ca(args: argparse.Namespace, settings: Settings) -> int:
+    from ca.profiles import CaRole
+
+    services = _services(settings)
+    try:
+        with services.db.session() as session:
+            ca = services.ca.create_issuing_ca(
+                session,
+                args.id,
+                args.parent,
+                CaRole(args.role),
+                backend=args.backend,
+                common_name=args.common_name,
+                actor="cli",
+            )
+            key = services.keys.get(session, ca.key_id)
+    finally:
+        services.close()
+    print(f"created {ca.id} ({ca.role.value}, {ca.family.value}) under {ca.parent_id}: {ca.subject}")
+    print(f"key {key.key_id} on backend {key.backend}")
+    return 0
+
+
 def cmd_pki_crl(args: argparse.Namespace, settings: Settings) -> int:
     services = _services(settings)
     try:
@@ -166,7 +192,9 @@ def cmd_keys_generate(args: argparse.Namespace, settings: Settings) -> int:
 
     services = _services(settings)
     with services.db.session() as session:
-        info = services.keys.generate(session, KeyAlgorithm(args.algorithm), args.label, actor="cli")
+        info = services.keys.generate(
+            session, KeyAlgorithm(args.algorithm), args.label, backend=args.backend, actor="cli"
+        )
     services.close()
     print(info.key_id)
     return 0
@@ -218,6 +246,80 @@ def cmd_audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _passphrase(settings: Settings, *, confirm: bool) -> bytes:
+    if settings.backup_passphrase is not None:
+        return settings.backup_passphrase.get_secret_value().encode()
+    if not sys.stdin.isatty():
+        raise ValueError("set YWT_BACKUP_PASSPHRASE or run at a terminal to type the passphrase")
+    import getpass
+
+    first = getpass.getpass("backup passphrase: ")
+    if confirm and getpass.getpass("again: ") != first:
+        raise ValueError("the passphrases differ")
+    return first.encode()
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from core.backup import create_backup
+
+    passphrase = _passphrase(settings, confirm=True)
+    services = _services(settings)
+    try:
+        with services.db.session() as session:
+            services.journal.append(
+                session,
+                actor="cli",
+                action="ops.backup",
+                target=Path(args.out).name,
+                data={"master_key_included": not args.without_master_key, "cipher": args.cipher},
+            )
+        report = create_backup(
+            settings,
+            services.master,
+            Path(args.out),
+            passphrase,
+            include_master_key=not args.without_master_key,
+            cipher=args.cipher,
+            log_n=args.scrypt_log_n,
+        )
+    finally:
+        services.close()
+    facts = report.facts
+    print(
+        f"backup written to {report.path} ({report.dialect}, {report.blobs} blobs, "
+        f"{facts.get('certificates')} certificates, {facts.get('journal_entries')} journal entries, "
+        f"master key {'included' if report.master_key_included else 'NOT included: keep YWT_MASTER_KEY safe'})"
+    )
+    if facts.get("keys_pkcs11"):
+        print(f"note: {facts['keys_pkcs11']} keys live in the PKCS#11 token and are not in the archive; "
+              "back the token up with the HSM's own procedure")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from core.backup import restore_backup
+
+    passphrase = _passphrase(settings, confirm=False)
+    target = settings.model_copy(update={"home": Path(args.home), "database_url": args.database_url})
+    key_text = settings.master_key.get_secret_value() if settings.master_key is not None else None
+    report = restore_backup(Path(args.archive), passphrase, target, master_key_text=key_text)
+    services = _services(target)
+    try:
+        with services.db.session() as session:
+            audit = verify_journal(session, checkpoint_verifier)
+            if audit.ok:
+                services.journal.append(
+                    session, actor="cli", action="ops.restore", target=Path(args.archive).name,
+                    data={"created_at": report.manifest.get("created_at"), "blobs": report.blobs},
+                )
+    finally:
+        services.close()
+    print(f"restored into {report.home} ({report.dialect}, {report.blobs} blobs, master key "
+          f"{'from the archive' if report.master_key_from_archive else 'from YWT_MASTER_KEY'})")
+    print(f"audit journal: {audit.summary()}")
+    return 0 if audit.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ywt", description="yiwangtong (一网通) trust services")
     sub = p.add_subparsers(dest="command", required=True)
@@ -252,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reason", default="unspecified", help="keyCompromise, superseded, certificateHold, ...")
     s.add_argument("--resume", action="store_true", help="lift a certificateHold instead")
     s.set_defaults(func=cmd_pki_revoke)
+    s = pki.add_parser("create-ca", help="create a further issuing CA under a root (e.g. with its key in the HSM)")
+    s.add_argument("--id", required=True, help="new CA id, e.g. rsa-seal-hsm")
+    s.add_argument("--parent", required=True, help="a root CA id, e.g. rsa-root")
+    s.add_argument("--role", required=True, choices=["identity", "seal", "service"])
+    s.add_argument("--backend", default="soft", help="soft (default) or pkcs11 (needs YWT_PKCS11_*)")
+    s.add_argument("--common-name")
+    s.set_defaults(func=cmd_pki_create_ca)
     s = pki.add_parser("crl", help="write a CA's current CRL (DER)")
     s.add_argument("ca")
     s.add_argument("--out")
@@ -264,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = keys.add_parser("generate")
     s.add_argument("algorithm", help="rsa-2048, rsa-3072, rsa-4096, ec-p256, sm2")
     s.add_argument("--label", required=True)
+    s.add_argument("--backend", default="soft", help="soft (default) or pkcs11 (RSA/ECDSA only; needs YWT_PKCS11_*)")
     s.set_defaults(func=cmd_keys_generate)
     s = keys.add_parser("import")
     s.add_argument("file", help="PKCS#8 private key, PEM or DER")
@@ -277,6 +387,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_audit_verify)
     s = audit.add_parser("checkpoint", help="sign the current head now")
     s.set_defaults(func=cmd_audit_checkpoint)
+
+    s = sub.add_parser("backup", help="write an encrypted backup (database, blobs, master key) to OUT")
+    s.add_argument("out")
+    s.add_argument("--without-master-key", action="store_true",
+                   help="leave the master key out (it is escrowed elsewhere; restore then needs YWT_MASTER_KEY)")
+    s.add_argument("--cipher", default="aes-256-gcm", choices=["aes-256-gcm", "sm4-gcm"])
+    s.add_argument("--scrypt-log-n", type=int, default=17, help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_backup)
+    s = sub.add_parser("restore", help="restore an archive onto a new home (and a new, empty database)")
+    s.add_argument("archive")
+    s.add_argument("--home", required=True, help="the new home directory (must not exist or be empty)")
+    s.add_argument("--database-url", help="an empty PostgreSQL database for a PostgreSQL backup")
+    s.set_defaults(func=cmd_restore)
     return p
 
 

@@ -12,6 +12,7 @@ from core.blobs import BlobStore
 from core.db import Database, migrate
 from core.meta import bind_master_key
 from core.pii import PiiVault
+from core.ratelimit import build_limiter
 from core.secrets import MasterKey, load_master_key
 from core.settings import Settings
 from keys import KeyFormatError, KeyStore, normalize_spki, verify
@@ -32,8 +33,13 @@ class Services:
     started_report: list[str] = field(default_factory=list)
     #: bearer token -> Principal (api.auth); installed by identity/ when its OIDC provider is wired
     token_verifier: Any = None
+    #: rate-limit state (core.ratelimit): Redis when YWT_REDIS_URL is set, else in process
+    limiter: Any = None
 
     def close(self) -> None:
+        self.keys.close()
+        if hasattr(self.limiter, "close"):
+            self.limiter.close()
         self.db.dispose()
 
 
@@ -49,6 +55,16 @@ def checkpoint_verifier(cert_der: bytes, data: bytes, signature: bytes) -> bool:
     return verify(spki, algorithm.default_scheme, data, signature)
 
 
+def pkcs11_backend(settings: Settings) -> Any:
+    """The PKCS#11 backend from settings (loaded lazily: each worker process logs in itself)."""
+    from keys.pkcs11 import Pkcs11Backend, Pkcs11Config
+
+    assert settings.pkcs11_module and settings.pkcs11_token and settings.pkcs11_pin is not None
+    return Pkcs11Backend(
+        Pkcs11Config(settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin.get_secret_value())
+    )
+
+
 def build_services(settings: Settings) -> Services:
     """Open the database, run migrations and check the master key; does not create a PKI."""
     db = Database(settings)
@@ -58,8 +74,22 @@ def build_services(settings: Settings) -> Services:
         bind_master_key(session, master)
     journal = Journal(settings.audit_checkpoint_every)
     keystore = KeyStore(master, journal)
+    if settings.pkcs11_configured:
+        hsm = pkcs11_backend(settings)
+        hsm.check()  # a wrong PIN or a missing token stops the start with a clear message
+        keystore.add_backend(hsm)
     ca = CaService(settings, keystore, journal)
-    return Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
+    return Services(
+        settings,
+        db,
+        master,
+        journal,
+        keystore,
+        ca,
+        BlobStore(settings.blob_dir),
+        PiiVault(master),
+        limiter=build_limiter(settings.redis_url),
+    )
 
 
 def attach_checkpoint_signer(services: Services) -> None:

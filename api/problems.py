@@ -21,6 +21,7 @@ from core.errors import (
     InvalidInput,
     NotFound,
     TooLarge,
+    TooManyRequests,
     TryLater,
     Unauthenticated,
     YwtError,
@@ -35,6 +36,7 @@ TYPE_PREFIX = "urn:ywt:problem:"
 #: the few that need another status are listed in ``OVERRIDES`` by class name.
 STATUS_BY_BASE: list[tuple[type[YwtError], int]] = [
     (TooLarge, 413),
+    (TooManyRequests, 429),
     (Unauthenticated, 401),
     (Forbidden, 403),
     (NotFound, 404),
@@ -62,7 +64,7 @@ def problem(status: int, code: str, title: str, detail: str | None = None, **ext
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if k not in body})
     headers: dict[str, str] = {}
-    if status == 503:
+    if status in (503, 429):  # RFC 9110 §10.2.3; RFC 6585 §4
         headers["Retry-After"] = str(body.pop("retry_after", 5))
     if status == 401:
         headers["WWW-Authenticate"] = str(body.pop("www_authenticate", "Bearer"))

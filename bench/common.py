@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import tempfile
 import time
@@ -42,7 +44,16 @@ def installation(demo: bool = False) -> Services:
 
 
 def table(title: str, rows: list[tuple[str, float, float | None, str]]) -> None:
-    """rows: (figure, ours, baseline or None, baseline name)."""
+    """rows: (figure, ours, baseline or None, baseline name).
+
+    Under bench/run.py (``YWT_BENCH_ROWS`` names a file) the rows are also appended there as JSON
+    lines, so that one combined table can be printed at the end."""
+    sink = os.environ.get("YWT_BENCH_ROWS")
+    if sink:
+        with open(sink, "a", encoding="utf-8") as fh:
+            for name, ours, base, base_name in rows:
+                fh.write(json.dumps({"table": title, "figure": name, "ours": ours, "baseline": base,
+                                     "baseline_name": base_name}, ensure_ascii=False) + "\n")
     print(f"\n== {title} ==")
     print(f"{'figure':44} {'ours':>12} {'baseline':>12} {'ratio':>7}  baseline is")
     for name, ours, base, base_name in rows:

@@ -51,6 +51,11 @@ class UnknownCertificate(CaError, NotFound):
     title = "No certificate with that serial number"
 
 
+class DuplicateCa(CaError, Conflict):
+    code = "duplicate-ca"
+    title = "A certification authority with that id already exists"
+
+
 class AlreadyRevoked(CaError, Conflict):
     code = "already-revoked"
     title = "The certificate is already revoked"

@@ -24,6 +24,7 @@ from ca.csr import parse_csr
 from ca.errors import (
     AlreadyRevoked,
     BadName,
+    DuplicateCa,
     DuplicateSubject,
     PkiNotInitialised,
     ProfileNotAllowed,
@@ -34,7 +35,7 @@ from ca.models import CaRecord, CertRecord, CrlRecord, TimestampRecord
 from ca.names import build_name, name_text
 from ca.profiles import CaRole, Profile, get_profile
 from ca.x509build import IdentityExtensions, Issuer, Urls, build_certificate, key_identifier
-from core import clock
+from core import clock, metrics
 from core.audit import Journal
 from core.errors import InvalidInput
 from core.settings import Settings
@@ -241,17 +242,64 @@ class CaService:
         self._responder_cache = None
         return created
 
-    def _create_ca(
-        self, session: Session, family: Family, role: CaRole, alg: KeyAlgorithm, parent_id: str | None, actor: str
+    def create_issuing_ca(
+        self,
+        session: Session,
+        ca_id: str,
+        parent_id: str,
+        role: CaRole,
+        *,
+        backend: str = "soft",
+        common_name: str | None = None,
+        actor: str,
     ) -> CaInfo:
-        ca_id = ca_id_for(family, role)
-        key = self.keys.generate(session, alg, f"CA {ca_id}", actor=actor)
+        """A further issuing CA under one of our roots, its key generated on ``backend``.
+
+        This is how a CA moves into an HSM: create e.g. ``rsa-seal-hsm`` with ``backend="pkcs11"``
+        (the key is generated inside the token and never leaves it), then issue from it. It gets
+        its own delegated OCSP responder (soft key, like every responder) and a first CRL.
+        SM2 CAs cannot use the PKCS#11 backend (keys.errors.UnsupportedByToken).
+        """
+        if session.get(CaRecord, ca_id) is not None:
+            raise DuplicateCa(f"a CA with id {ca_id!r} already exists", ca_id=ca_id)
+        if not ca_id or len(ca_id) > 40 or not all(c.isalnum() or c == "-" for c in ca_id):
+            raise InvalidInput("CA ids are 1-40 letters, digits and dashes", ca_id=ca_id[:40])
+        if role is CaRole.ROOT:
+            raise InvalidInput("only issuing CAs are created this way")
+        parent = self._record(session, parent_id)
+        if CaRole(parent.role) is not CaRole.ROOT:
+            raise InvalidInput(f"{parent_id} is not a root CA", ca_id=parent_id)
+        family = Family(parent.family)
+        ca_alg, ee_alg = FAMILY_KEYS[family]
+        info = self._create_ca(
+            session, family, role, ca_alg, parent_id, actor, ca_id=ca_id, backend=backend, common_name=common_name
+        )
+        self._create_responder(session, ca_id, ee_alg, actor)
+        self.issue_crl(session, ca_id, actor=actor)
+        self._responder_cache = None
+        return info
+
+    def _create_ca(
+        self,
+        session: Session,
+        family: Family,
+        role: CaRole,
+        alg: KeyAlgorithm,
+        parent_id: str | None,
+        actor: str,
+        *,
+        ca_id: str | None = None,
+        backend: str = "soft",
+        common_name: str | None = None,
+    ) -> CaInfo:
+        ca_id = ca_id or ca_id_for(family, role)
+        key = self.keys.generate(session, alg, f"CA {ca_id}", backend=backend, actor=actor)
         signer = self.keys.signer(session, key.key_id)
         subject = build_name(
             {
                 "country_name": "CN",
                 "organization_name": ORG,
-                "common_name": f"YWT {family.value.upper()} {_ROLE_TITLE[role]}",
+                "common_name": common_name or f"YWT {family.value.upper()} {_ROLE_TITLE[role]}",
             }
         )
         now = clock.now().replace(microsecond=0)
@@ -316,8 +364,9 @@ class CaService:
             actor=actor,
             action="ca.create",
             target=ca_id,
-            data={"subject": rec.subject, "serial": serial_hex(serial), "key_id": key.key_id},
+            data={"subject": rec.subject, "serial": serial_hex(serial), "key_id": key.key_id, "backend": key.backend},
         )
+        metrics.CERTIFICATES_ISSUED.labels(parent_id or ca_id, profile.name).inc()
         return _ca_info(rec)
 
     def _create_responder(self, session: Session, ca_id: str, alg: KeyAlgorithm, actor: str) -> None:
@@ -506,6 +555,7 @@ class CaService:
             target=rec.serial,
             data={"ca": ca_id, "profile": profile.name, "subject": subject_text, "fingerprint": rec.fingerprint},
         )
+        metrics.CERTIFICATES_ISSUED.labels(ca_id, profile.name).inc()
         return _issued(rec)
 
     def issue_service_credential(
@@ -578,6 +628,7 @@ class CaService:
             target=rec.serial,
             data={"ca": rec.ca_id, "reason": norm, "subject": rec.subject},
         )
+        metrics.CERTIFICATES_REVOKED.labels(rec.ca_id, norm).inc()
         self.issue_crl(session, rec.ca_id, actor=actor)
         return _issued(rec)
 
@@ -621,6 +672,7 @@ class CaService:
             target=ca_id,
             data={"number": number, "revoked": len(revoked), "next_update": next_update.isoformat()},
         )
+        metrics.CRLS_ISSUED.labels(ca_id).inc()
         return der
 
     def current_crl(self, session: Session, ca_id: str) -> bytes:
@@ -670,6 +722,7 @@ class CaService:
         try:
             parsed = ocspmod.parse_request(request_der)
         except ocspmod.OcspMalformed:
+            metrics.OCSP_RESPONSES.labels("malformed_request").inc()
             return ocspmod.error_response("malformed_request")
         responders = self._responders(session)
         matched: _Responder | None = None
@@ -693,7 +746,10 @@ class CaService:
             else:
                 statuses.append(ocspmod.SingleStatus(q, ocspmod.CertStatus.GOOD))
         if matched is None or matched.key_id is None or matched.cert is None:
+            metrics.OCSP_RESPONSES.labels("unauthorized").inc()
             return ocspmod.error_response("unauthorized")  # RFC 5019 §2.2.3: not a CA we serve
+        for st in statuses:
+            metrics.OCSP_RESPONSES.labels(st.status.value).inc()
         responder_cert = matched.cert
         responder = Issuer(
             name=responder_cert.subject, key_identifier=b"", signer=self.keys.signer(session, matched.key_id)
@@ -714,9 +770,11 @@ class CaService:
         try:
             query = tsamod.parse_query(query_der)
         except tsamod.TsaRejection as rej:
+            metrics.TIMESTAMPS.labels(family.value, "rejection").inc()
             return tsamod.rejection(rej.failure, rej.text)
         cred = self.find_credential(session, "tsa", family)
         if cred is None:
+            metrics.TIMESTAMPS.labels(family.value, "rejection").inc()
             return tsamod.rejection("system_failure", "no time-stamping unit is configured for this family")
         serial = next_counter(session, "tsa")
         gen_time = clock.now().replace(microsecond=0)
@@ -737,4 +795,5 @@ class CaService:
                 imprint=query.imprint.hex(),
             )
         )
+        metrics.TIMESTAMPS.labels(family.value, "granted").inc()
         return token

@@ -57,6 +57,13 @@ class TooLarge(YwtError):
     title = "The upload is too large"
 
 
+class TooManyRequests(YwtError):
+    """The caller exceeded a rate limit; ``retry_after`` (seconds) says when to come back."""
+
+    code = "too-many-requests"
+    title = "Too many requests"
+
+
 class TryLater(YwtError):
     """An upstream dependency (base-data source, HSM, ...) is unavailable; retrying may work."""
 

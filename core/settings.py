@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Environment(StrEnum):
@@ -38,6 +40,21 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = 100
     max_upload_bytes: int = 20 * 1024 * 1024
     log_level: str = "INFO"
+    # PKCS#11 key backend (keys/pkcs11.py): the vendor module, the token label and the user PIN.
+    # Configured = all three set; keys are then generated in the token with backend="pkcs11".
+    pkcs11_module: str | None = None
+    pkcs11_token: str | None = None
+    pkcs11_pin: SecretStr | None = None
+    # HTTP hardening (api/security.py): origins allowed to call the API from browsers (exact
+    # "scheme://host[:port]", comma-separated or a JSON list; empty = no cross-origin access),
+    # the per-request time budget, and rate-limit overrides per limit name
+    # ({"ocsp": "ip=600/60", "login": "ip=10/60,client=100/60", "tsa": "off"}).
+    cors_origins: Annotated[list[str], NoDecode] = []
+    request_timeout_seconds: float = 30.0
+    rate_limits: dict[str, str] = {}
+    rate_limits_enabled: bool = True
+    # `ywt backup` / `ywt restore`: the archive passphrase (else asked at the terminal)
+    backup_passphrase: SecretStr | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -45,6 +62,20 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("base_url must be an http(s) URL")
         return v.rstrip("/")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = v.strip()
+            v = json.loads(text) if text.startswith("[") else [o for o in text.split(",") if o.strip()]
+        out = []
+        for origin in v:
+            o = str(origin).strip().rstrip("/")
+            if o == "*" or not o.startswith(("http://", "https://")) or "/" in o.split("://", 1)[1]:
+                raise ValueError(f"CORS origins are exact scheme://host[:port] values, not {o!r}")
+            out.append(o)
+        return out
 
     @model_validator(mode="after")
     def _production_rules(self) -> Settings:
@@ -56,6 +87,10 @@ class Settings(BaseSettings):
             if self.database_url is None or self.database_url.startswith("sqlite"):
                 raise ValueError("production needs YWT_DATABASE_URL pointing at PostgreSQL")
         return self
+
+    @property
+    def pkcs11_configured(self) -> bool:
+        return bool(self.pkcs11_module and self.pkcs11_token and self.pkcs11_pin is not None)
 
     @property
     def resolved_home(self) -> Path:

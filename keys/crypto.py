@@ -236,6 +236,28 @@ def _strict_der_ecdsa(signature: bytes) -> bool:
     return pos == n
 
 
+def ecdsa_der(r: int, s: int) -> bytes:
+    """DER ``ECDSA-Sig-Value`` / SM2 ``SEQ{r, s}`` with minimal integers (RFC 5480 §2.2), as pyca writes it;
+    HSMs return the raw ``r || s`` and backends re-encode through this."""
+    return _der_int_seq(r, s)
+
+
+def _der_int_seq(r: int, s: int) -> bytes:
+    def enc_int(v: int) -> bytes:
+        body = v.to_bytes((v.bit_length() + 8) // 8, "big")
+        return b"\x02" + _der_len(len(body)) + body
+
+    content = enc_int(r) + enc_int(s)
+    return b"\x30" + _der_len(len(content)) + content
+
+
+def _der_len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
 def verify(spki_der: bytes, scheme: SignatureScheme, data: bytes, signature: bytes) -> bool:
     """True iff ``signature`` is a valid ``scheme`` signature of ``data`` under the key.
 

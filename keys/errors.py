@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, InvalidInput, NotFound, YwtError
+from core.errors import ConfigurationError, Conflict, InvalidInput, NotFound, TryLater, YwtError
 
 
 class KeyError_(YwtError):
@@ -26,3 +26,24 @@ class InvalidKey(KeyError_, InvalidInput):
 class DuplicateKey(KeyError_, Conflict):
     code = "duplicate-key"
     title = "That key is already in the store"
+
+
+class HsmUnavailable(KeyError_, TryLater):
+    """The PKCS#11 module or token cannot be reached or refused an operation (retry may help)."""
+
+    code = "hsm-unavailable"
+    title = "The hardware security module is unavailable"
+
+
+class HsmLoginFailed(KeyError_, ConfigurationError):
+    """Login to the token failed (wrong or locked PIN): an operator must fix the configuration."""
+
+    code = "hsm-login-failed"
+    title = "Login to the hardware security module failed"
+
+
+class UnsupportedByToken(KeyError_, InvalidInput):
+    """The token cannot hold keys of this algorithm (SM2 in SoftHSM2 and standard PKCS#11)."""
+
+    code = "unsupported-by-token"
+    title = "The hardware security module does not support this key algorithm"

@@ -105,6 +105,15 @@ class KeyStore:
     def add_backend(self, backend: KeyBackend) -> None:
         self.backends[backend.name] = backend
 
+    def close(self) -> None:
+        """Release backend resources (PKCS#11 sessions); the soft store holds none."""
+        for be in self.backends.values():
+            close = getattr(be, "close", None)
+            if close is not None:
+                close()
+        with self._lock:
+            self._cache.clear()
+
     def generate(
         self, session: Session, algorithm: KeyAlgorithm, label: str, *, backend: str = "soft", actor: str = "system"
     ) -> KeyInfo:

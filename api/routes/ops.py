@@ -1,9 +1,9 @@
-"""Operations endpoints: liveness and readiness."""
+"""Operations endpoints: liveness, readiness and Prometheus metrics."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep
@@ -31,3 +31,13 @@ def readyz(services: ServicesDep) -> dict[str, object] | JSONResponse:
     ready = all(v == "ok" for v in checks.values())
     body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
     return body if ready else JSONResponse(body, status_code=503)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def prometheus_metrics() -> Response:
+    """Prometheus text exposition (all workers aggregated in multi-process mode). The deployment's
+    nginx serves it to the monitoring network only."""
+    from core import metrics
+
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})

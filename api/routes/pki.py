@@ -7,10 +7,11 @@ import binascii
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from api.deps import ServicesDep, SessionDep
+from api.ratelimit import RateLimit
 from ca.ocsp import error_response
 from keys import Family
 
@@ -20,6 +21,11 @@ OCSP_REQUEST = "application/ocsp-request"
 OCSP_RESPONSE = "application/ocsp-response"
 TSA_QUERY = "application/timestamp-query"
 TSA_REPLY = "application/timestamp-reply"
+
+#: Relying parties (banks, other cities) may check many certificates from one address; these
+#: per-IP limits stop floods, not normal use. Override with YWT_RATE_LIMITS.
+OCSP_LIMIT = RateLimit("ocsp", per_ip="3000/60")
+TSA_LIMIT = RateLimit("tsa", per_ip="1200/60", per_client="6000/60")
 
 
 class CaOut(BaseModel):
@@ -79,6 +85,7 @@ def ca_crl(ca_id: str, services: ServicesDep, session: SessionDep) -> Response:
 
 @router.post(
     "/ocsp",
+    dependencies=[Depends(OCSP_LIMIT)],
     response_class=Response,
     responses={200: {"content": {OCSP_RESPONSE: {}}}},
     openapi_extra={"requestBody": {"content": {OCSP_REQUEST: {"schema": {"type": "string", "format": "binary"}}}}},
@@ -89,7 +96,12 @@ async def ocsp_post(request: Request, services: ServicesDep) -> Response:
     return await _ocsp(services, body)
 
 
-@router.get("/ocsp/{encoded:path}", response_class=Response, responses={200: {"content": {OCSP_RESPONSE: {}}}})
+@router.get(
+    "/ocsp/{encoded:path}",
+    dependencies=[Depends(OCSP_LIMIT)],
+    response_class=Response,
+    responses={200: {"content": {OCSP_RESPONSE: {}}}},
+)
 async def ocsp_get(encoded: str, services: ServicesDep) -> Response:
     """RFC 6960 over HTTP GET: the URL-encoded base64 DER request as the last path segment."""
     try:
@@ -113,6 +125,7 @@ async def _ocsp(services: ServicesDep, der: bytes) -> Response:
 
 @router.post(
     "/tsa",
+    dependencies=[Depends(TSA_LIMIT)],
     response_class=Response,
     responses={200: {"content": {TSA_REPLY: {}}}},
     openapi_extra={"requestBody": {"content": {TSA_QUERY: {"schema": {"type": "string", "format": "binary"}}}}},
