@@ -15,6 +15,7 @@ from core.pii import PiiVault
 from core.secrets import MasterKey, load_master_key
 from core.settings import Settings
 from keys import KeyFormatError, KeyStore, normalize_spki, verify
+from seal.service import SealService
 
 log = logging.getLogger("ywt")
 
@@ -32,6 +33,7 @@ class Services:
     started_report: list[str] = field(default_factory=list)
     #: bearer token -> Principal (api.auth); installed by identity/ when its OIDC provider is wired
     token_verifier: Any = None
+    seal: SealService = field(init=False)
 
     def close(self) -> None:
         self.db.dispose()
@@ -59,7 +61,11 @@ def build_services(settings: Settings) -> Services:
     journal = Journal(settings.audit_checkpoint_every)
     keystore = KeyStore(master, journal)
     ca = CaService(settings, keystore, journal)
-    return Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
+    services = Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
+    services.seal = SealService(
+        db=db, keys=keystore, ca=ca, journal=journal, blobs=services.blobs, max_pdf_bytes=settings.max_upload_bytes
+    )
+    return services
 
 
 def attach_checkpoint_signer(services: Services) -> None:
