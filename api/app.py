@@ -15,6 +15,7 @@ from api import pages, problems
 from api.container import Services, build_services, initialise
 from api.limits import BodyLimitMiddleware
 from api.routes import ops, pki
+from api.routes import seal as seal_routes
 from core.settings import Settings
 
 log = logging.getLogger("ywt")
@@ -70,4 +71,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(pages.router)
     app.include_router(ops.router)
     app.include_router(pki.router)
+    app.include_router(seal_routes.router)
     return app

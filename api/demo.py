@@ -8,12 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from identity import operators
+from identity.sources.demo import DEMO_DEPARTMENT
 
 if TYPE_CHECKING:
     from api.container import Services
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin-demo-pw"  # noqa: S105 - published demo credential, refused in production
+DEMO_SEAL_CLIENT = "demo-approval"  # the approval-system client granted the department's seals
 
 
 def ensure_demo(services: Services) -> list[str]:
@@ -30,4 +32,8 @@ def ensure_demo(services: Services) -> list[str]:
                 actor="ywt-demo",
             )
             lines.append(f"demo operator: {ADMIN_USER} / {ADMIN_PASSWORD} (all roles)")
+    with services.db.session() as session:
+        lines += services.seal.ensure_demo(
+            session, owner_uscc=DEMO_DEPARTMENT.uscc, owner_name=DEMO_DEPARTMENT.name, client_id=DEMO_SEAL_CLIENT
+        )
     return lines

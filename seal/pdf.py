@@ -260,6 +260,11 @@ def resolve_placement(
 # ------------------------------------------------------------------------------ inspection
 
 
+def _get(d: Any, key: str) -> Any:
+    """Dictionary lookup that resolves an indirect value (pyHanko's ``get`` does not)."""
+    return d[key] if key in d else None  # noqa: SIM401 - get() would not dereference
+
+
 def _number_box(value: Any, what: str) -> Box:
     from pyhanko.pdf_utils import generic
 
@@ -306,9 +311,9 @@ def _walk_pages(root: Any) -> list[PageFacts]:
         for k in ("/MediaBox", "/CropBox", "/Rotate"):
             if k in node:
                 attrs[k] = node.raw_get(k)
-        kind = node.get("/Type")
+        kind = _get(node, "/Type")
         if kind == "/Pages" or (kind is None and "/Kids" in node):
-            kids = node.get("/Kids")
+            kids = _get(node, "/Kids")
             if not isinstance(kids, generic.ArrayObject):
                 raise DamagedPdf("a page-tree node has no /Kids array")
             if len(kids) + len(out) + len(stack) > MAX_PAGES * 2:
@@ -367,7 +372,7 @@ def inspect_pdf(data: bytes, *, max_bytes: int) -> PdfFacts:
             names.add(str(name))
             if value is not None:
                 signed += 1
-        acro = root.get("/AcroForm")
+        acro = _get(root, "/AcroForm")
         if acro is not None and "/Fields" in acro:
             names.update(_top_field_names(acro["/Fields"]))
         cert = read_certification_data(reader)

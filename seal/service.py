@@ -21,6 +21,7 @@ import json
 import secrets
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -957,8 +958,12 @@ class SealService:
 
     def seal_document(self, **kwargs: Any) -> SignedPdf:
         """:meth:`sign_pdf` in its own transaction; a refusal is journaled (``seal.use.denied``)
-        in a second transaction after the first rolled back, then re-raised."""
+        in a second transaction after the first rolled back, then re-raised. ``placement`` may
+        also be a mapping of :class:`Placement` fields (checked inside, so a bad one is journaled)."""
         try:
+            placement = kwargs.get("placement")
+            if isinstance(placement, Mapping):
+                kwargs["placement"] = Placement(**{k: v for k, v in placement.items() if v is not None})
             with self.db.session() as session:
                 return self.sign_pdf(session, **kwargs)
         except YwtError as exc:
