@@ -43,7 +43,9 @@ STATUS_BY_BASE: list[tuple[type[YwtError], int]] = [
     (InvalidInput, 400),
     (ConfigurationError, 500),
 ]
-OVERRIDES: dict[str, int] = {}
+OVERRIDES: dict[str, int] = {
+    "IdempotencyKeyReused": 422,  # draft-ietf-httpapi-idempotency-key-header §2.7
+}
 
 
 def status_for(exc: YwtError) -> int:

@@ -424,7 +424,8 @@ class SealService:
         return self._view(session, rec)
 
     def revoke(self, session: Session, seal_id: str, *, actor: str, reason: str = "cessation_of_operation") -> SealInfo:
-        """Final. The seal certificate is revoked (CRL re-issued, OCSP answers "revoked" at once)."""
+        """Final. The seal certificate is revoked (CRL re-issued, OCSP answers "revoked" at once).
+        Grants stay as they are: a client that holds one is told the seal is revoked (409)."""
         rec = self._record(session, seal_id)
         status = SealStatus(rec.status)
         if status is SealStatus.REVOKED:
@@ -437,11 +438,6 @@ class SealService:
                     raise
         rec.status, rec.status_reason, rec.updated_at = SealStatus.REVOKED.value, reason[:200], _now()
         session.add(rec)
-        for g in session.exec(
-            select(SealGrant).where(SealGrant.seal_id == rec.id, SealGrant.status != "revoked")
-        ).all():
-            g.status, g.revoked_by, g.revoked_at = GrantStatus.REVOKED.value, actor, _now()
-            session.add(g)
         self._journal(
             session, actor, "seal.revoke", rec, cert_serial=rec.cert_serial, reason=reason, previous=status.value
         )
