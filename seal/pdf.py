@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import Any, Final, cast
 
 from asn1crypto import algos, crl, ocsp, tsp, x509
+from asn1crypto import core as asn1core
 
 from keys import Family, Signer
 from seal.errors import (
@@ -433,22 +434,39 @@ def _pyhanko_signer_class() -> type:
     from pyhanko.sign.signers import Signer as PyHankoSigner
 
     class _KeysBackedSigner(PyHankoSigner):
-        """pyHanko ``Signer`` whose raw signature comes from a keys/ ``Signer`` (never a key file)."""
+        """pyHanko ``Signer`` whose raw signature comes from a keys/ ``Signer`` (never a key file).
+
+        Certificates are handed to pyHanko as freshly loaded, not yet parsed asn1crypto objects:
+        pyHanko re-tags every certificate it embeds, and asn1crypto deep-copies (and then
+        re-encodes) a parsed one, which cost more than the RSA signature itself. An unparsed
+        certificate is copied and written as its original bytes.
+        """
 
         def __init__(self, signer: Signer, cert: x509.Certificate, chain: Sequence[x509.Certificate]) -> None:
-            from pyhanko_certvalidator.registry import SimpleCertificateStore
-
             family = signer.algorithm.family
             mechanism, self._md = _MECHANISMS[family]
             self._signer = signer
+            self._cert_der = cert.dump()
+            self._chain_der = tuple(c.dump() for c in chain)
             key_bytes = (cert.public_key.bit_size + 7) // 8
             self._max_len = key_bytes if family is Family.RSA else 2 * key_bytes + 9
+            algorithm: dict[str, Any] = {"algorithm": mechanism}
+            if family is Family.SM2:
+                algorithm["parameters"] = asn1core.Null()  # as in GM/T 0010 examples and our TSA
             super().__init__(
                 signing_cert=cert,
-                cert_registry=cast(Any, SimpleCertificateStore).from_certs([cert, *chain]),
-                signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": mechanism}),
+                signature_mechanism=algos.SignedDigestAlgorithm(algorithm),
                 embed_roots=True,
             )
+
+        @property
+        def signing_cert(self) -> x509.Certificate:
+            return x509.Certificate.load(self._cert_der)
+
+        @property
+        def cert_registry(self) -> Any:
+            # only iterated when the CMS is packaged (no path building happens at signing)
+            return [x509.Certificate.load(d) for d in (self._cert_der, *self._chain_der)]
 
         async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
             if digest_algorithm != self._md:

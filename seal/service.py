@@ -333,8 +333,12 @@ class SealService:
         assert cred is not None
         return cred
 
-    def approve(self, session: Session, seal_id: str, *, actor: str) -> SealInfo:
-        """Make the seal: key pair, Seal CA certificate, GB/T 38540 v4 SES_Seal (maker-signed)."""
+    def approve(self, session: Session, seal_id: str, *, actor: str, key_id: str | None = None) -> SealInfo:
+        """Make the seal: key pair, Seal CA certificate, GB/T 38540 v4 SES_Seal (maker-signed).
+
+        ``key_id`` uses a key already in the key store (an HSM-generated or imported key) instead
+        of generating one; it must be of the seal's family and not belong to another seal.
+        """
         rec = self._record(session, seal_id)
         if rec.status != SealStatus.APPLIED.value:
             raise SealStateConflict(rec.id, rec.status, "approve")
@@ -344,7 +348,14 @@ class SealService:
         subject = {"country_name": "CN", "organization_name": rec.owner_name[:64], "common_name": rec.name[:64]}
         if rec.department:
             subject["organizational_unit_name"] = rec.department[:64]
-        key = self.keys.generate(session, SEAL_KEY_ALGORITHMS[family], f"seal {rec.id} {rec.es_id}", actor=actor)
+        if key_id is None:
+            key = self.keys.generate(session, SEAL_KEY_ALGORITHMS[family], f"seal {rec.id} {rec.es_id}", actor=actor)
+        else:
+            key = self.keys.get(session, key_id)
+            if key.algorithm.family is not family:
+                raise InvalidSealRequest("key_id", f"is a {key.algorithm.value} key; this seal is {family.value}")
+            if session.exec(select(SealRecord).where(SealRecord.key_id == key_id)).first() is not None:
+                raise InvalidSealRequest("key_id", "already belongs to another seal")
         issued = self.ca.issue_for_key(
             session,
             ca_id_for(family, CaRole.SEAL),
