@@ -256,6 +256,7 @@ def cmd_seal(args: argparse.Namespace, settings: Settings) -> int:
                 certify=args.certify,
                 actor=actor,
                 idempotency_key=args.idempotency_key,
+                cross_page=args.cross_page,
             )
             out = Path(args.out or Path(args.file).with_suffix(".sealed.pdf"))
             out.write_bytes(result.pdf)
@@ -468,6 +469,7 @@ def _seal_parser(sub: Any) -> None:
     p.add_argument("--reason")
     p.add_argument("--location")
     p.add_argument("--certify", action="store_true")
+    p.add_argument("--cross-page", action="store_true", help="also a cross-page seal (骑缝章) on every page")
     p.add_argument("--idempotency-key")
     p.add_argument("--out")
     p = cmd("ses-verify", "verify a GB/T 38540 SES_Signature or SES_Seal")

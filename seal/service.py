@@ -194,14 +194,17 @@ def _clean_token(field: str, value: str | None, max_len: int) -> str | None:
     return v
 
 
-def _run(coro: Any) -> Any:
-    """Run pyHanko's async signing to completion on a private loop in this (worker) thread."""
+def _no_running_loop() -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
-    coro.close()
+        return
     raise RuntimeError("sign_pdf was called inside an event loop; await async_sign_pdf instead")
+
+
+def _run(coro: Any) -> Any:
+    """Run pyHanko's async signing to completion on a private loop in this (worker) thread."""
+    return asyncio.run(coro)
 
 
 class SealService:
@@ -736,6 +739,7 @@ class SealService:
         client_id: str | None,
         document_type: str | None,
         idempotency_key: str | None,
+        cross_page: bool = False,
     ) -> _Prepared | SignedPdf:
         if not isinstance(pdf, bytes | bytearray):
             raise InvalidSealRequest("file", "must be bytes")
@@ -759,6 +763,7 @@ class SealService:
             "location": location,
             "certify": bool(certify),
             "document_type": doc_type,
+            "cross_page": bool(cross_page),
         }
         request_sha256 = _hash(json.dumps(request, sort_keys=True, ensure_ascii=False).encode())
         if key is not None:
@@ -799,7 +804,11 @@ class SealService:
             location=location,
             certify=bool(certify),
             tst_size=self._tst_size(session, Family(rec.family)) if opts.signature_timestamp else 0,
+            cross_page=bool(cross_page),
+            extra={"page_boxes": [p.crop_box for p in facts.pages]},
         )
+        if cross_page and facts.page_count < 2:
+            raise InvalidSealRequest("cross_page", "a cross-page seal needs a document of at least two pages")
         revocation = self._revocation(session, rec, signer) if opts.embed_revocation else None
         return _Prepared(rec, client_key, request_sha256, input_sha256, job, signer, revocation)
 
@@ -869,6 +878,7 @@ class SealService:
         client_id: str | None = None,
         document_type: str | None = None,
         idempotency_key: str | None = None,
+        cross_page: bool = False,
     ) -> SignedPdf:
         """Seal ``pdf`` with seal ``seal_id``; returns the sealed PDF (an incremental update).
 
@@ -883,6 +893,7 @@ class SealService:
         3161 timestamp comes from ca/ in the caller's session. Call it from a worker thread
         (sync route, CLI); from async code use :meth:`async_sign_pdf`.
         """
+        _no_running_loop()
         key = _clean_token("idempotency_key", idempotency_key, MAX_IDEMPOTENCY_KEY)
         doc_type = _clean_token("document_type", document_type, MAX_DOCUMENT_TYPE)
         prep = self._prepare(
@@ -898,6 +909,7 @@ class SealService:
             client_id=client_id,
             document_type=doc_type,
             idempotency_key=key,
+            cross_page=cross_page,
         )
         if isinstance(prep, SignedPdf):
             return prep

@@ -314,6 +314,9 @@ def sign(
     level: Annotated[PadesLevel, Form(description="PAdES baseline level")] = PadesLevel.B_T,
     certify: Annotated[bool, Form(description="certification signature (DocMDP, form filling allowed)")] = False,
     document_type: Annotated[str | None, Form(max_length=64)] = None,
+    cross_page: Annotated[
+        bool, Form(description="also a 骑缝章: a slice of the seal on the right edge of every page")
+    ] = False,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> Response:
     """Seal a PDF with a seal this client is granted. Same ``Idempotency-Key`` + same request:
@@ -331,6 +334,7 @@ def sign(
         client_id=_client_key(principal),
         document_type=document_type,
         idempotency_key=idempotency_key,
+        cross_page=cross_page,
     )
     digest = base64.b64encode(hashlib.sha256(result.pdf).digest()).decode()
     return Response(

@@ -259,3 +259,94 @@ def test_keys_are_not_reloaded_per_request(
     for _ in range(3):
         _sign(services, demo_seals["rsa"], make_pdf(), PadesLevel.B_B)
     assert calls == [] and len(seal_service._signers) == before
+
+
+def test_cross_page_seal(services: Services, demo_seals: dict[str, str], tmp_path: Path) -> None:
+    """骑缝章: one slice of the seal on the right edge of each page, covered by the signature."""
+    nss = nss_db(tmp_path, _roots_pem(services))
+    with services.db.session() as s:
+        out = services.seal.sign_pdf(
+            s,
+            seal_id=demo_seals["rsa"],
+            pdf=make_pdf(3),
+            placement=Placement(anchor="（盖章）", page=3),
+            level=PadesLevel.B_T,
+            actor="test",
+            cross_page=True,
+        ).pdf
+    f = tmp_path / "cross.pdf"
+    f.write_bytes(out)
+    blocks = signature_blocks(pdfsig(f, nss))
+    assert len(blocks) == 1 and "Signature is Valid." in blocks[0] and "Total document signed" in blocks[0]
+    seal_w = 42 * 72 / 25.4
+    slice_w = seal_w / 3
+    mid = PAGE_H / 2
+    for page in (1, 2, 3):
+        img = render_page(f, tmp_path / f"x{page}", page=page)
+        right_edge = (595.28 - slice_w, mid - seal_w / 2, 595.28, mid + seal_w / 2)
+        assert red_fraction(img, right_edge, PAGE_H) > 0.04, page
+        assert red_fraction(img, (300, 400, 500, 600), PAGE_H) < 0.001
+    r = PdfFileReader(io.BytesIO(out))
+    stamps = [
+        a.get_object()
+        for p in r.root["/Pages"]["/Kids"]
+        for a in p.get_object().get("/Annots", [])
+        if a.get_object().get("/Subtype") == "/Stamp"
+    ]
+    assert [str(a["/Contents"]) for a in stamps] == ["骑缝章 1/3", "骑缝章 2/3", "骑缝章 3/3"]
+    # the slices are part of the signed revision: the signature covers the whole file
+    root = _roots(services)["rsa"]
+    st = validate_pdf_signature(r.embedded_signatures[0], ValidationContext(trust_roots=[root], allow_fetching=False))
+    assert st.intact and st.valid and st.coverage.name == "ENTIRE_FILE"
+    with pytest.raises(Exception, match="at least two pages"), services.db.session() as s:
+        services.seal.sign_pdf(
+            s,
+            seal_id=demo_seals["rsa"],
+            pdf=make_pdf(1),
+            placement=Placement(page=1, x=100, y=100),
+            actor="t",
+            cross_page=True,
+        )
+
+
+def test_async_variant_runs_off_the_loop(services: Services, demo_seals: dict[str, str]) -> None:
+    import threading
+
+    import anyio
+
+    async def go() -> bytes:
+        loop_thread = threading.get_ident()
+        with services.db.session() as s:
+            with pytest.raises(RuntimeError, match="async_sign_pdf"):
+                services.seal.sign_pdf(
+                    s, seal_id=demo_seals["ecdsa"], pdf=make_pdf(), placement=Placement(page=1, x=9, y=9), actor="t"
+                )
+            seen: list[int] = []
+            original = services.seal.sign_pdf
+
+            def spy(*a: object, **k: object) -> object:
+                seen.append(threading.get_ident())
+                return original(*a, **k)  # type: ignore[arg-type]
+
+            services.seal.sign_pdf = spy  # type: ignore[method-assign]
+            try:
+                out = await services.seal.async_sign_pdf(
+                    s,
+                    seal_id=demo_seals["ecdsa"],
+                    pdf=make_pdf(),
+                    placement=Placement(page=1, x=9, y=9),
+                    level=PadesLevel.B_T,
+                    actor="t",
+                )
+            finally:
+                del services.seal.sign_pdf
+        assert seen and seen[0] != loop_thread
+        return out.pdf
+
+    signed = anyio.run(go)
+    root = _roots(services)["ecdsa"]
+    st = validate_pdf_signature(
+        PdfFileReader(io.BytesIO(signed)).embedded_signatures[0],
+        ValidationContext(trust_roots=[root], allow_fetching=False),
+    )
+    assert st.bottom_line and st.timestamp_validity is not None
