@@ -76,7 +76,7 @@ def bearer_verifier(identity: IdentityService) -> Any:
     def verify(token: str) -> Principal:
         c: AccessTokenClaims = identity.verify_access_token(token)
         return Principal(
-            subject=c.subject,
+            subject=c.account_id or c.subject,  # a person: our account id, whatever sub the client sees
             kind=c.kind,
             client_id=c.client_id,
             scopes=c.scopes,

@@ -43,7 +43,10 @@ STATUS_BY_BASE: list[tuple[type[YwtError], int]] = [
     (InvalidInput, 400),
     (ConfigurationError, 500),
 ]
-OVERRIDES: dict[str, int] = {}
+OVERRIDES: dict[str, int] = {
+    "VerificationFailed": 422,  # identity: the base data said "no" (semantically invalid request)
+    "LoginThrottled": 429,  # identity: too many attempts from one client address
+}
 
 
 def status_for(exc: YwtError) -> int:
@@ -62,7 +65,7 @@ def problem(status: int, code: str, title: str, detail: str | None = None, **ext
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if k not in body})
     headers: dict[str, str] = {}
-    if status == 503:
+    if status in (429, 503):
         headers["Retry-After"] = str(body.pop("retry_after", 5))
     if status == 401:
         headers["WWW-Authenticate"] = str(body.pop("www_authenticate", "Bearer"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
-from core.errors import Conflict, InvalidInput, NotFound, TryLater, Unauthenticated, YwtError
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound, TryLater, Unauthenticated, YwtError
 
 
 class IdentityError(YwtError):
@@ -247,3 +247,61 @@ class InvalidClientMetadata(IdentityError, InvalidInput):
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
         super().__init__(f"{field}: {problem}", field=field)
+
+
+# -- registry and verification -------------------------------------------------------------------------
+
+
+class VerificationFailed(IdentityError, InvalidInput):
+    """A base-data source answered, and the answer is "no" (HTTP 422).
+
+    ``outcome``: ``mismatch`` (the elements do not belong together, or the record is unknown:
+    not told apart, so nobody can probe which ID numbers exist), ``not_eligible`` (a deceased
+    person), ``face_failed``, or for entities ``name_mismatch``, ``legal_rep_mismatch``,
+    ``cancelled``, ``revoked``.
+    """
+
+    code = "verification-failed"
+    title = "The identity could not be verified against the base data"
+
+    def __init__(self, method: str, outcome: str, detail: str | None = None) -> None:
+        self.method = method
+        self.outcome = outcome
+        super().__init__(detail or f"{method}: {outcome}", method=method, outcome=outcome)
+
+
+class LevelTooLow(IdentityError, Forbidden):
+    code = "level-too-low"
+    title = "The account's assurance level is too low for this"
+
+    def __init__(self, needed: str, current: str | None) -> None:
+        super().__init__(
+            f"this needs assurance level {needed} (the account has {current or 'none'})", needed=needed, current=current
+        )
+
+
+class AlreadyRegistered(IdentityError, Conflict):
+    """The citizen ID number belongs to another account, or this account already has a person."""
+
+    code = "already-registered"
+    title = "This identity is already registered"
+
+
+class NotLegalRepresentative(IdentityError, Forbidden):
+    code = "not-legal-representative"
+    title = "Only the entity's legal representative may do this"
+
+
+class UnknownPerson(IdentityError, NotFound):
+    code = "unknown-person"
+    title = "No registered person matches"
+
+
+class UnknownEntity(IdentityError, NotFound):
+    code = "unknown-entity"
+    title = "No registered legal entity with this code"
+
+
+class UnknownAuthorisation(IdentityError, NotFound):
+    code = "unknown-authorisation"
+    title = "No such authorisation"

@@ -82,3 +82,164 @@ class UsedAssertion(SQLModel, table=True):
     client_id: str = Field(primary_key=True, max_length=64)
     jti: str = Field(primary_key=True, max_length=200)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+# -- registry: persons, legal entities, agents, verifications --------------------------------------------
+
+
+class PersonRecord(SQLModel, table=True):
+    """A natural person. The citizen ID number is stored only as SM4-GCM ciphertext plus its
+    HMAC-SM3 blind index (unique: one record per person)."""
+
+    __tablename__ = "identity_person"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=64)
+    id_number_enc: bytes
+    id_number_idx: str = Field(max_length=64, unique=True)
+    id_number_masked: str = Field(max_length=18)
+    phone_enc: bytes | None = None
+    phone_idx: str | None = Field(default=None, max_length=64, index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class EntityRecordRow(SQLModel, table=True):
+    """A legal entity as confirmed by the legal-entity DB (public register data)."""
+
+    __tablename__ = "identity_entity"
+
+    uscc: str = Field(primary_key=True, max_length=18)
+    name: str = Field(max_length=200)
+    legal_rep: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    verified_at: datetime = Field(sa_type=UTCDateTime)
+    evidence_ref: str = Field(max_length=100)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuthorisationRecord(SQLModel, table=True):
+    """A person acting for an entity: as its legal representative or as an agent (经办人) with a
+    scope, a validity window, revocable."""
+
+    __tablename__ = "identity_authorisation"
+
+    id: str = Field(primary_key=True, max_length=32)
+    entity_uscc: str = Field(max_length=18, index=True)
+    person_id: str = Field(max_length=32, index=True)
+    role: str = Field(max_length=24)  # legal_representative | agent
+    scope: str = Field(max_length=500)
+    valid_from: datetime = Field(sa_type=UTCDateTime)
+    valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    granted_by: str = Field(max_length=100)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_by: str | None = Field(default=None, max_length=100)
+
+
+class VerificationRecord(SQLModel, table=True):
+    """One identity verification: the level it established, kept apart from the method that
+    reached it, when, and a reference to the evidence (DESIGN.md: level != method)."""
+
+    __tablename__ = "identity_verification"
+
+    id: str = Field(primary_key=True, max_length=32)
+    account_id: str = Field(max_length=32, index=True)
+    person_id: str | None = Field(default=None, max_length=32)
+    level: str = Field(max_length=2)  # L1..L4
+    method: str = Field(max_length=24)
+    source: str = Field(max_length=40)
+    evidence_ref: str = Field(max_length=100)
+    verified_at: datetime = Field(sa_type=UTCDateTime)
+    valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# -- accounts, sessions, one-time codes ----------------------------------------------------------------
+
+
+class AccountRecord(SQLModel, table=True):
+    """A login account: a citizen, an agent, or an operator (``roles`` non-empty)."""
+
+    __tablename__ = "identity_account"
+
+    id: str = Field(primary_key=True, max_length=32)  # also the public ``sub``
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(max_length=100)
+    password_hash: str | None = Field(default=None, max_length=200)
+    roles: str = Field(default="", max_length=200)  # comma-separated operator roles
+    active: bool = True
+    person_id: str | None = Field(default=None, max_length=32, unique=True)
+    phone_enc: bytes | None = None
+    phone_idx: str | None = Field(default=None, max_length=64, unique=True)
+    failed_logins: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    totp_secret_enc: bytes | None = None
+    totp_enabled: bool = False
+    totp_last_step: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SessionRecord(SQLModel, table=True):
+    """A browser session at the provider (cookie holds the random id; only its hash is here)."""
+
+    __tablename__ = "identity_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    sid: str = Field(max_length=32, unique=True)  # public session id (OIDC ``sid``)
+    account_id: str = Field(max_length=32, index=True)
+    auth_time: datetime = Field(sa_type=UTCDateTime)
+    amr: str = Field(max_length=100)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OtpRecord(SQLModel, table=True):
+    """An SMS one-time code (hashed), bound to a purpose and a phone (blind index)."""
+
+    __tablename__ = "identity_otp"
+
+    id: str = Field(primary_key=True, max_length=32)
+    purpose: str = Field(max_length=20)
+    phone_idx: str = Field(max_length=64, index=True)
+    code_hash: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    attempts: int = 0
+    consumed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """The development SMS sender's outbox (shown at /dev/outbox outside production)."""
+
+    __tablename__ = "identity_sms_outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone_masked: str = Field(max_length=16)
+    phone_idx: str = Field(max_length=64, index=True)
+    text: str = Field(max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class FederatedLink(SQLModel, table=True):
+    """A local account linked to an account at a trusted external IdP (the national platform)."""
+
+    __tablename__ = "identity_federated_link"
+
+    issuer: str = Field(primary_key=True, max_length=200)
+    subject: str = Field(primary_key=True, max_length=200)
+    account_id: str = Field(max_length=32, index=True)
+    linked_at: datetime = Field(sa_type=UTCDateTime)
+    last_login_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SubjectRecord(SQLModel, table=True):
+    """A pairwise ``sub`` (OIDC Core §8.1) and the account it stands for (public subs are account ids)."""
+
+    __tablename__ = "identity_subject"
+
+    sub: str = Field(primary_key=True, max_length=64)
+    sector: str = Field(max_length=200)
+    account_id: str = Field(max_length=32, index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)

@@ -67,6 +67,8 @@ class AccessTokenClaims:
     token_id: str
     grant_id: str | None
     expires_at: datetime
+    #: for person tokens: our account id behind the (public or pairwise) ``sub``
+    account_id: str | None
     claims: dict[str, Any]
 
 
@@ -201,6 +203,7 @@ def _claims(c: dict[str, Any]) -> AccessTokenClaims:
         token_id=str(c["jti"]),
         grant_id=c.get("gid") if isinstance(c.get("gid"), str) else None,
         expires_at=datetime.fromtimestamp(c["exp"], UTC),
+        account_id=None,
         claims=c,
     )
 
