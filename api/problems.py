@@ -45,7 +45,7 @@ STATUS_BY_BASE: list[tuple[type[YwtError], int]] = [
 ]
 OVERRIDES: dict[str, int] = {
     "VerificationFailed": 422,  # identity: the base data said "no" (semantically invalid request)
-    "LoginThrottled": 429,  # identity: too many attempts from one client address
+    "Throttled": 429,  # identity: too many attempts (logins, SMS codes) from one address or for one phone
 }
 
 

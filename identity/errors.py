@@ -305,3 +305,10 @@ class UnknownEntity(IdentityError, NotFound):
 class UnknownAuthorisation(IdentityError, NotFound):
     code = "unknown-authorisation"
     title = "No such authorisation"
+
+
+class Throttled(IdentityError, TryLater):
+    """Too many attempts (logins from one address, codes for one phone): HTTP 429 with Retry-After."""
+
+    code = "throttled"
+    title = "Too many attempts; wait a moment and try again"

@@ -29,13 +29,17 @@ from identity.errors import InvalidToken
 from identity.hashing import SecretHasher
 from identity.jose import SIGNING_ALGS
 from identity.levels import Level
+from identity.login import Login
 from identity.models import AccountRecord, SubjectRecord
 from identity.numbers import mask_phone
 from identity.oauth import TokenEndpoint
+from identity.otp import OtpService, OutboxSender
 from identity.registry import Registry
+from identity.sessions import Sessions
 from identity.signing import SigningKeyInfo, TokenKeys
 from identity.sources import SourceConfig, SourceName, Sources, SourcesConfig, build_sources, generate
 from identity.sources.dataset import SyntheticDataset
+from identity.tickets import Tickets
 from identity.tokens import AccessTokenClaims, AccessTokens
 from identity.verification import Verifier
 from keys import KeyStore
@@ -99,6 +103,15 @@ class IdentityService:
         self._sources: Sources | None = None
         self._sources_lock = threading.Lock()
         self.verifier = Verifier(db.session, self.registry, self.accounts, journal, self.sources)
+        self.sessions = Sessions()
+        #: HMAC key of the login pages' CSRF tokens (api/web.py)
+        self.csrf_key = master.derive("web/csrf-hmac", 32)
+        self.tickets = Tickets(master)
+        self.outbox = OutboxSender(pii)
+        self.otp = OtpService(master, pii, self.outbox)
+        self.login = Login(
+            db.session, self.accounts, self.registry, self.sessions, self.otp, self.tickets, journal, pii, self.sources
+        )
 
     # -- set-up --------------------------------------------------------------------------------
 
