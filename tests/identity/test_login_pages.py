@@ -65,7 +65,7 @@ def test_login_page_sets_csrf_cookie_and_labels(client: TestClient) -> None:
 def test_password_login_sets_session_cookie_and_shows_account(client: TestClient, services: Services) -> None:
     resp = login(client, CITIZEN_USER, CITIZEN_PASSWORD)
     assert resp.status_code == 303 and resp.headers["location"] == "/account"
-    cookie = [c for c in resp.headers.get_list("set-cookie") if c.startswith("ywt_session=")][0]
+    cookie = next(c for c in resp.headers.get_list("set-cookie") if c.startswith("ywt_session="))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie and "Secure" not in cookie
     page = client.get("/account")
     assert page.status_code == 200
