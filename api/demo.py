@@ -26,6 +26,10 @@ ADMIN_PASSWORD = "admin-demo-pw"  # noqa: S105 - published demo credential, refu
 APPROVAL_CLIENT = "demo-approval"
 APPROVAL_SECRET = "demo-approval-secret"  # noqa: S105 - published demo credential, refused in production
 APPROVAL_SCOPES = frozenset({"seal:sign", "license:issue"})
+RP_CLIENT = "demo-rp"
+RP_REDIRECT = "http://127.0.0.1:8765/callback"
+RP_POST_LOGOUT = "http://127.0.0.1:8765/"
+RP_SCOPES = frozenset({"openid", "profile", "phone", "entity"})
 CITIZEN_USER = "citizen"
 CITIZEN_PASSWORD = "citizen-demo-pw"  # noqa: S105 - published demo credential, refused in production
 
@@ -65,6 +69,22 @@ def ensure_demo(services: Services) -> list[str]:
                 f"scopes {' '.join(sorted(APPROVAL_SCOPES))}, "
                 f"acting for {DEMO_DEPARTMENT.name} ({DEMO_DEPARTMENT.uscc})"
             )
+        if clients.find(session, RP_CLIENT) is None:
+            clients.create(
+                session,
+                ClientSpec(
+                    client_id=RP_CLIENT,
+                    name="示例部门业务系统 (demo relying party)",
+                    client_type=ClientType.PUBLIC,
+                    auth_method=AuthMethod.NONE,
+                    grant_types=frozenset({GrantType.AUTHORIZATION_CODE, GrantType.REFRESH_TOKEN}),
+                    scopes=RP_SCOPES,
+                    redirect_uris=(RP_REDIRECT,),
+                    post_logout_redirect_uris=(RP_POST_LOGOUT,),
+                ),
+                actor="ywt-demo",
+            )
+            lines.append(f"demo public OIDC client (PKCE): {RP_CLIENT}, redirect {RP_REDIRECT}")
     lines.extend(_demo_citizen(services))
     return lines
 

@@ -119,9 +119,12 @@ class Login:
         account = self.accounts.get(session, str(data["a"]))
         if not self._check_totp(session, account.id, code):
             self.journal.append(
-                session, actor=f"account:{account.id}", action="identity.login.failed", target=account.id,
+                session,
+                actor=f"account:{account.id}",
+                action="identity.login.failed",
+                target=account.id,
                 data={"method": "otp"},
-            )  # fmt: skip
+            )
             return LoginFailed("bad_code")
         return self._established(session, account.id, frozenset({"pwd", "otp", "mfa"}), "pwd+totp")
 
@@ -157,9 +160,12 @@ class Login:
             return LoginFailed("bad_code")
         if not self.otp.check(session, number, "login", code):
             self.journal.append(
-                session, actor=f"account:{account.id}", action="identity.login.failed", target=account.id,
+                session,
+                actor=f"account:{account.id}",
+                action="identity.login.failed",
+                target=account.id,
                 data={"method": "sms"},
-            )  # fmt: skip
+            )
             return LoginFailed("bad_code")
         return self._established(session, account.id, frozenset({"sms", "otp"}), "sms")
 
@@ -191,17 +197,23 @@ class Login:
             amr = frozenset({"sms", "otp", "mfa"})
         if not ok:
             self.journal.append(
-                session, actor=f"account:{account_id}", action="identity.stepup.failed", target=account_id,
+                session,
+                actor=f"account:{account_id}",
+                action="identity.stepup.failed",
+                target=account_id,
                 data={"method": method},
-            )  # fmt: skip
+            )
             return LoginFailed("bad_code")
         ps = self.sessions.step_up(session, cookie, amr)
         if ps is None:
             return LoginFailed("no_session")
         self.journal.append(
-            session, actor=f"account:{account_id}", action="identity.stepup", target=account_id,
+            session,
+            actor=f"account:{account_id}",
+            action="identity.stepup",
+            target=account_id,
             data={"method": method, "amr": sorted(ps.amr)},
-        )  # fmt: skip
+        )
         return Established(cookie, ps)
 
     def acr(self, session: Session, ps: ProviderSession) -> Level | None:
@@ -280,8 +292,12 @@ class Login:
     def register_view(self, ticket: str) -> dict[str, str]:
         """What step 2 may show about the pending registration (masked)."""
         data = self.tickets.open("register", ticket)
-        return {"username": data["u"], "name": data["n"], "id_number": mask_id_number(data["id"]),
-                "phone": mask_phone(data["ph"])}  # fmt: skip
+        return {
+            "username": data["u"],
+            "name": data["n"],
+            "id_number": mask_id_number(data["id"]),
+            "phone": mask_phone(data["ph"]),
+        }
 
     async def register_finish(self, ticket: str, code: str, address: str) -> Established | LoginFailed:
         """Check the person against the population DB, then (one transaction) check the SMS code,
@@ -298,10 +314,16 @@ class Login:
 
             def denied(session: Session) -> None:
                 self.journal.append(
-                    session, actor="anonymous", action="identity.verification.denied", target="register",
-                    data={"method": Method.POPULATION.value, "outcome": outcome,
-                          "id_number": mask_id_number(query.id_number)},
-                )  # fmt: skip
+                    session,
+                    actor="anonymous",
+                    action="identity.verification.denied",
+                    target="register",
+                    data={
+                        "method": Method.POPULATION.value,
+                        "outcome": outcome,
+                        "id_number": mask_id_number(query.id_number),
+                    },
+                )
 
             await self._db(denied)
             raise VerificationFailed(Method.POPULATION.value, outcome)
@@ -313,17 +335,29 @@ class Login:
                 session, data["u"], data["pw"], display_name=data["n"], phone=data["ph"], actor="anonymous"
             )
             self.registry.record_verification(
-                session, account.id, level=Level.L1, method=Method.PHONE_OTP, source="sms",
-                evidence_ref=f"sms:{mask_phone(data['ph'])}", person_id=None, actor=f"account:{account.id}",
-            )  # fmt: skip
+                session,
+                account.id,
+                level=Level.L1,
+                method=Method.PHONE_OTP,
+                source="sms",
+                evidence_ref=f"sms:{mask_phone(data['ph'])}",
+                person_id=None,
+                actor=f"account:{account.id}",
+            )
             person = self.registry.link_person(
                 session, account, query.name, query.id_number, data["ph"], actor=f"account:{account.id}"
             )
             self.registry.record_verification(
-                session, account.id, level=Level.L2, method=Method.POPULATION, source="population",
-                evidence_ref=f"population:{secrets.token_hex(10)}", person_id=person.id,
-                actor=f"account:{account.id}", data={"id_number": mask_id_number(query.id_number)},
-            )  # fmt: skip
+                session,
+                account.id,
+                level=Level.L2,
+                method=Method.POPULATION,
+                source="population",
+                evidence_ref=f"population:{secrets.token_hex(10)}",
+                person_id=person.id,
+                actor=f"account:{account.id}",
+                data={"id_number": mask_id_number(query.id_number)},
+            )
             return self._established(session, account.id, frozenset({"pwd", "sms", "otp", "mfa"}), "register")
 
         return await self._db(write)
@@ -334,14 +368,3 @@ class Login:
                 return fn(session)
 
         return await anyio.to_thread.run_sync(run)
-
-    # -- logout ------------------------------------------------------------------------------------
-
-    def logout(self, session: Session, cookie: str | None) -> ProviderSession | None:
-        ps = self.sessions.end(session, cookie)
-        if ps is not None:
-            self.journal.append(
-                session, actor=f"account:{ps.account_id}", action="identity.logout", target=ps.account_id,
-                data={"sid": ps.sid},
-            )  # fmt: skip
-        return ps

@@ -243,3 +243,66 @@ class SubjectRecord(SQLModel, table=True):
     sector: str = Field(max_length=200)
     account_id: str = Field(max_length=32, index=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# -- OpenID Connect: grants, authorization codes, refresh tokens -----------------------------------------
+
+
+class GrantRecord(SQLModel, table=True):
+    """What one authorization (a code exchange) granted a client for an account: the family of its
+    refresh tokens and access tokens (``gid``). Revoking it revokes them all."""
+
+    __tablename__ = "identity_grant"
+
+    grant_id: str = Field(primary_key=True, max_length=43)
+    client_id: str = Field(max_length=64, index=True)
+    account_id: str = Field(max_length=32, index=True)
+    sid: str | None = Field(default=None, max_length=32, index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoke_reason: str | None = Field(default=None, max_length=40)
+
+
+class AuthCodeRecord(SQLModel, table=True):
+    """An authorization code (RFC 6749 §4.1.2; only its SHA-256 is stored), bound to everything
+    the token request must repeat or prove."""
+
+    __tablename__ = "identity_auth_code"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(max_length=64)
+    account_id: str = Field(max_length=32)
+    sid: str = Field(max_length=32)
+    redirect_uri: str = Field(max_length=512)
+    scope: str = Field(max_length=2000)
+    nonce: str | None = Field(default=None, max_length=255)
+    code_challenge: str | None = Field(default=None, max_length=128)
+    acr: str | None = Field(default=None, max_length=2)
+    amr: str = Field(max_length=100)
+    auth_time: datetime = Field(sa_type=UTCDateTime)
+    entity_uscc: str | None = Field(default=None, max_length=18)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    grant_id: str | None = Field(default=None, max_length=43)
+
+
+class RefreshTokenRecord(SQLModel, table=True):
+    """A refresh token (hash only). Rotation: each use marks it used and issues the next one; a
+    second use of a used token revokes the whole grant (RFC 9700 §4.14.2)."""
+
+    __tablename__ = "identity_refresh_token"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    grant_id: str = Field(max_length=43, index=True)
+    client_id: str = Field(max_length=64)
+    account_id: str = Field(max_length=32)
+    scope: str = Field(max_length=2000)
+    acr: str | None = Field(default=None, max_length=2)
+    amr: str = Field(max_length=100)
+    auth_time: datetime = Field(sa_type=UTCDateTime)
+    entity_uscc: str | None = Field(default=None, max_length=18)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

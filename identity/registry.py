@@ -295,9 +295,14 @@ class Registry:
             actor=actor,
             action="identity.authorisation.grant",
             target=rec.id,
-            data={"entity": entity_uscc, "person": person_id, "role": role, "scope": rec.scope,
-                  "valid_until": valid_until.isoformat() if valid_until else None},
-        )  # fmt: skip
+            data={
+                "entity": entity_uscc,
+                "person": person_id,
+                "role": role,
+                "scope": rec.scope,
+                "valid_until": valid_until.isoformat() if valid_until else None,
+            },
+        )
         return rec
 
     def revoke_authorisation(

@@ -24,15 +24,15 @@ from core.pii import PiiVault
 from core.secrets import MasterKey
 from core.settings import Settings
 from identity.accounts import Accounts
-from identity.clients import ClientAuth, ClientRegistry
+from identity.clients import ClientAuth, ClientRegistry, GrantType
 from identity.errors import InvalidToken
 from identity.hashing import SecretHasher
-from identity.jose import SIGNING_ALGS
 from identity.levels import Level
 from identity.login import Login
 from identity.models import AccountRecord, SubjectRecord
 from identity.numbers import mask_phone
 from identity.oauth import TokenEndpoint
+from identity.oidc import OidcProvider
 from identity.otp import OtpService, OutboxSender
 from identity.registry import Registry
 from identity.sessions import Sessions
@@ -112,6 +112,21 @@ class IdentityService:
         self.login = Login(
             db.session, self.accounts, self.registry, self.sessions, self.otp, self.tickets, journal, pii, self.sources
         )
+        self.oidc = OidcProvider(
+            db.session,
+            clients=self.clients,
+            accounts=self.accounts,
+            registry=self.registry,
+            sessions=self.sessions,
+            keys=self.keys,
+            access_tokens=self.access_tokens,
+            tickets=self.tickets,
+            journal=journal,
+            issuer=self.issuer,
+            pairwise_key=master.derive("identity/pairwise-sub-hmac-sm3", 32),
+        )
+        self.token_endpoint.add_grant(GrantType.AUTHORIZATION_CODE, self.oidc.grant_authorization_code)
+        self.token_endpoint.add_grant(GrantType.REFRESH_TOKEN, self.oidc.grant_refresh_token)
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -201,22 +216,4 @@ class IdentityService:
 
     def discovery(self) -> dict[str, Any]:
         """OpenID Provider Metadata (OIDC Discovery §3 / RFC 8414 §2): what we actually support."""
-        i = self.issuer
-        return {
-            "issuer": i,
-            "jwks_uri": f"{i}/oauth2/jwks",
-            "token_endpoint": f"{i}/oauth2/token",
-            "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-                "private_key_jwt",
-                "none",
-            ],
-            "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
-            "access_token_signing_alg_values_supported": list(SIGNING_ALGS),
-            "ywt_sm2_jose_profile": (
-                "alg SM2: GB/T 32918.2 SM2 signature with SM3 and the default user ID 1234567812345678 "
-                "over the JWS signing input; signature r||s (2x32 bytes); JWK kty EC, crv SM2, x/y 32 bytes"
-            ),
-        }
+        return self.oidc.metadata()

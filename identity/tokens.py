@@ -17,6 +17,7 @@ with 30 s leeway, required claims, and revocation of the ``jti`` or the grant.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import Callable, Iterable
@@ -72,6 +73,11 @@ class AccessTokenClaims:
     claims: dict[str, Any]
 
 
+def within(session: Session) -> Callable[[], Any]:
+    """A session factory that hands out the caller's open session (for code already in a transaction)."""
+    return lambda: contextlib.nullcontext(session)
+
+
 def _ts(dt: datetime) -> int:
     return int(dt.timestamp())
 
@@ -98,8 +104,11 @@ class AccessTokens:
         amr: Iterable[str] | None = None,
         auth_time: datetime | None = None,
         grant_id: str | None = None,
+        session: Session | None = None,
     ) -> IssuedToken:
-        kid, signer = self._keys.signer(self._session_factory, alg)
+        """Sign a new access token. Inside a transaction pass its ``session`` (never open a second
+        session in the same thread: SQLite's writer lock would wait on itself)."""
+        kid, signer = self._keys.signer(within(session) if session is not None else self._session_factory, alg)
         now = clock.now().replace(microsecond=0)
         exp = now + timedelta(seconds=ttl)
         jti = secrets.token_urlsafe(24)

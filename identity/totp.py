@@ -55,6 +55,7 @@ def verify(secret: str, code: str, now: datetime, last_step: int) -> int | None:
 
 def otpauth_uri(secret: str, account: str, issuer: str = "一网通办") -> str:
     label = urllib.parse.quote(f"{issuer}:{account}")
-    query = urllib.parse.urlencode({"secret": secret, "issuer": issuer, "algorithm": "SHA1", "digits": DIGITS,
-                                    "period": STEP})  # fmt: skip
+    query = urllib.parse.urlencode(
+        {"secret": secret, "issuer": issuer, "algorithm": "SHA1", "digits": DIGITS, "period": STEP}
+    )
     return f"otpauth://totp/{label}?{query}"

@@ -308,8 +308,18 @@ async def totp_disable(request: Request, services: ServicesDep) -> Response:
 @router.get("/logout", response_class=HTMLResponse)
 async def logout_form(request: Request, services: ServicesDep, next: str | None = None) -> Response:
     ps = await current_session(request, services)
-    return page(request, services, "logout.html", logged_in=ps is not None, next=safe_next(next, "/"), state=None,
-                post_logout_redirect_uri=None, client_name=None, id_token_hint=None, client_id=None)  # fmt: skip
+    return page(
+        request,
+        services,
+        "logout.html",
+        logged_in=ps is not None,
+        next=safe_next(next, "/"),
+        state=None,
+        post_logout_redirect_uri=None,
+        client_name=None,
+        id_token_hint=None,
+        client_id=None,
+    )
 
 
 @router.post("/logout", response_model=None)
@@ -320,7 +330,7 @@ async def logout_submit(request: Request, services: ServicesDep) -> Response:
     except YwtError as exc:
         return error_page(request, services, exc, back="/logout")
     cookie = request.cookies.get(SESSION_COOKIE)
-    await in_db(services, lambda s: services.identity.login.logout(s, cookie))
+    await in_db(services, lambda s: services.identity.oidc.logout(s, cookie, {}))
     response = redirect(safe_next(str(form.get("next") or ""), "/"))
     clear_session(response, services)
     return response

@@ -30,9 +30,21 @@ def test_client_add_list_show_rotate_disable(
     cli_env: None, services: Services, client: TestClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rc = main(
-        ["client", "add", "approval-2", "--name", "第二审批系统", "--scope", "seal:sign", "--alg", "ES256",
-         "--acts-for", "11120000MB0000019W", "--json"]
-    )  # fmt: skip
+        [
+            "client",
+            "add",
+            "approval-2",
+            "--name",
+            "第二审批系统",
+            "--scope",
+            "seal:sign",
+            "--alg",
+            "ES256",
+            "--acts-for",
+            "11120000MB0000019W",
+            "--json",
+        ]
+    )
     assert rc == 0
     created = json.loads(capsys.readouterr().out)
     secret = created["client_secret"]
@@ -64,9 +76,18 @@ def test_client_add_list_show_rotate_disable(
 
 def test_public_client_with_redirect_uri(cli_env: None, services: Services, capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(
-        ["client", "add", "mobile-app", "--public", "--scope", "openid profile",
-         "--redirect-uri", "http://127.0.0.1:9999/cb", "--json"]
-    )  # fmt: skip
+        [
+            "client",
+            "add",
+            "mobile-app",
+            "--public",
+            "--scope",
+            "openid profile",
+            "--redirect-uri",
+            "http://127.0.0.1:9999/cb",
+            "--json",
+        ]
+    )
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["token_endpoint_auth_method"] == "none" and "client_secret" not in out

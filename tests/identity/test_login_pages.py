@@ -241,8 +241,13 @@ def test_registration_step1_bad_input(
 
 
 def test_registration_confirm_failures(client: TestClient, services: Services) -> None:
-    step2 = _register_page(client, name=DEMO_MISMATCH.name_variant or "", id_number=DEMO_MISMATCH.id_number,
-                           phone=DEMO_MISMATCH.phone, username="wangwu")  # fmt: skip
+    step2 = _register_page(
+        client,
+        name=DEMO_MISMATCH.name_variant or "",
+        id_number=DEMO_MISMATCH.id_number,
+        phone=DEMO_MISMATCH.phone,
+        username="wangwu",
+    )
     code = last_code(services, DEMO_MISMATCH.phone)
     before = (_count(services, AccountRecord), _count(services, PersonRecord))
     mismatch = submit(client, step2.text, "/register/confirm", code=code)
