@@ -15,7 +15,10 @@ from core.pii import PiiVault
 from core.ratelimit import build_limiter
 from core.secrets import MasterKey, load_master_key
 from core.settings import Settings
+from identity.service import IdentityService
+from identity.tokens import AccessTokenClaims
 from keys import KeyFormatError, KeyStore, normalize_spki, verify
+from seal.service import SealService
 
 log = logging.getLogger("ywt")
 
@@ -30,11 +33,13 @@ class Services:
     ca: CaService
     blobs: BlobStore
     pii: PiiVault
+    identity: IdentityService
     started_report: list[str] = field(default_factory=list)
     #: bearer token -> Principal (api.auth); installed by identity/ when its OIDC provider is wired
     token_verifier: Any = None
     #: rate-limit state (core.ratelimit): Redis when YWT_REDIS_URL is set, else in process
     limiter: Any = None
+    seal: SealService = field(init=False)
 
     def close(self) -> None:
         self.keys.close()
@@ -79,17 +84,37 @@ def build_services(settings: Settings) -> Services:
         hsm.check()  # a wrong PIN or a missing token stops the start with a clear message
         keystore.add_backend(hsm)
     ca = CaService(settings, keystore, journal)
-    return Services(
-        settings,
-        db,
-        master,
-        journal,
-        keystore,
-        ca,
-        BlobStore(settings.blob_dir),
-        PiiVault(master),
+    pii = PiiVault(master)
+    identity = IdentityService(settings, db, master, keystore, ca, journal, pii)
+    services = Services(
+        settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), pii, identity,
         limiter=build_limiter(settings.redis_url),
     )
+    services.token_verifier = bearer_verifier(identity)
+    services.seal = SealService(
+        db=db, keys=keystore, ca=ca, journal=journal, blobs=services.blobs, max_pdf_bytes=settings.max_upload_bytes
+    )
+    return services
+
+
+def bearer_verifier(identity: IdentityService) -> Any:
+    """``services.token_verifier``: our RFC 9068 access token -> :class:`api.auth.Principal`."""
+    from api.auth import Principal
+
+    def verify(token: str) -> Principal:
+        c: AccessTokenClaims = identity.verify_access_token(token)
+        return Principal(
+            subject=c.account_id or c.subject,  # a person: our account id, whatever sub the client sees
+            kind=c.kind,
+            client_id=c.client_id,
+            scopes=c.scopes,
+            roles=c.roles,
+            entity_uscc=c.entity_uscc,
+            acr=c.acr,
+            token_id=c.token_id,
+        )
+
+    return verify
 
 
 def attach_checkpoint_signer(services: Services) -> None:
@@ -105,6 +130,8 @@ def initialise(services: Services, *, demo: bool) -> list[str]:
             created = services.ca.init_pki(session, actor="ywt-init")
             report.append(f"PKI initialised: {len(created)} CAs")
             report.extend(f"  {c.id:16} {c.subject}" for c in created)
+        for key in services.identity.ensure_signing_keys(session):
+            report.append(f"token-signing key {key.alg}: kid {key.kid[:16]}…")
     attach_checkpoint_signer(services)
     if demo:
         from api import demo as demo_mod

@@ -45,7 +45,11 @@ STATUS_BY_BASE: list[tuple[type[YwtError], int]] = [
     (InvalidInput, 400),
     (ConfigurationError, 500),
 ]
-OVERRIDES: dict[str, int] = {}
+OVERRIDES: dict[str, int] = {
+    "IdempotencyKeyReused": 422,  # draft-ietf-httpapi-idempotency-key-header §2.7
+    "VerificationFailed": 422,  # identity: the base data said "no" (semantically invalid request)
+    "Throttled": 429,  # identity: too many attempts (logins, SMS codes) from one address or for one phone
+}
 
 
 def status_for(exc: YwtError) -> int:

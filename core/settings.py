@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     rate_limits_enabled: bool = True
     # `ywt backup` / `ywt restore`: the archive passphrase (else asked at the terminal)
     backup_passphrase: SecretStr | None = None
+    # identity: base-data sources (JSON: {"population": {"kind": "http", "url": ...}, ...}, see
+    # identity.sources.SourcesConfig; default: all stubs over the synthetic data set)
+    identity_sources: dict[str, Any] = {}
+    # identity: trusted national IdP for mutual recognition (JSON: issuer, metadata_url or
+    # jwks_url, client_id, client_secret, levels); empty = none configured
+    national_idp: dict[str, Any] = {}
 
     @field_validator("base_url")
     @classmethod
