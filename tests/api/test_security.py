@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import hashlib
 import io
 import json
@@ -81,7 +82,8 @@ def app_for(services: Services) -> Iterator[Any]:
 
     def make(limiter: Any = None, **overrides: Any) -> TestClient:
         settings = services.settings.model_copy(update=overrides)
-        svc = Services(**{**services.__dict__, "settings": settings})
+        svc = copy.copy(services)
+        svc.settings = settings
         svc.token_verifier = _verifier
         svc.limiter = limiter or MemoryLimiter()
         app = create_app(settings, svc)
