@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -75,6 +76,9 @@ def _verifier(token: str) -> Principal:
     return Principal(subject=cid, kind="client", client_id=cid, scopes=frozenset({"test"}))
 
 
+RELEASE = threading.Event()
+
+
 @pytest.fixture
 def app_for(services: Services) -> Iterator[Any]:
     """create_app with settings overrides, plus a test route that needs a principal."""
@@ -95,12 +99,12 @@ def app_for(services: Services) -> Iterator[Any]:
 
         @app.get("/test/sleep-sync")
         def sleep_sync() -> dict[str, str]:
-            time.sleep(1.5)
+            RELEASE.wait(30)  # far longer than the timeout; the test releases it once answered
             return {"slept": "yes"}
 
         @app.get("/test/sleep-async")
         async def sleep_async() -> dict[str, str]:
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(30)
             return {"slept": "yes"}
 
         @app.get("/test/pre-auth", dependencies=[Depends(RateLimit("preauth", per_client="2/60"))])
@@ -217,15 +221,33 @@ def test_cors_settings_refuse_wildcards_and_paths(tmp_path: Any, origins: str) -
 
 @pytest.mark.parametrize("path", ["/test/sleep-sync", "/test/sleep-async"])
 def test_a_slow_request_gets_a_504_problem_not_a_hang(app_for: Any, path: str) -> None:
+    import httpx
+    import uvicorn
+
+    from tests.conftest import free_port
+
     c = app_for(request_timeout_seconds=0.3)
+    # a real server: the TestClient only hands back a response once the whole app call returns
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(c.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    RELEASE.clear()
     start = time.monotonic()
-    r = c.get(path)
-    body = _problem(r, 504, "timeout")
-    assert "0.3 s" in body["detail"] and r.headers["retry-after"] == "5"
-    assert r.headers["content-security-policy"] == CSP and r.headers["x-request-id"]
-    assert c.get("/healthz").status_code == 200
-    # the sync route's thread is not interruptible; the response still left before it finished
-    assert time.monotonic() - start < 3.0
+    try:
+        r = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=60)
+        # the handlers would take 30 s: answering well before proves the timeout, not the handler, ended it
+        assert time.monotonic() - start < 20
+        body = _problem(r, 504, "timeout")
+        assert "0.3 s" in body["detail"] and r.headers["retry-after"] == "5"
+        assert r.headers["content-security-policy"] == CSP and r.headers["x-request-id"]
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        RELEASE.set()  # let the uninterruptible sync thread finish
+        server.should_exit = True
+        thread.join(timeout=40)
 
 
 # --- rate limits -------------------------------------------------------------------------------------
