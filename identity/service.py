@@ -26,6 +26,7 @@ from core.settings import Settings
 from identity.accounts import Accounts
 from identity.clients import ClientAuth, ClientRegistry, GrantType
 from identity.errors import InvalidToken
+from identity.federation import Federation, NationalIdpConfig
 from identity.hashing import SecretHasher
 from identity.levels import Level
 from identity.login import Login
@@ -124,6 +125,21 @@ class IdentityService:
             journal=journal,
             issuer=self.issuer,
             pairwise_key=master.derive("identity/pairwise-sub-hmac-sm3", 32),
+        )
+        national = NationalIdpConfig.from_settings(settings.national_idp)
+        self.federation: Federation | None = (
+            None
+            if national is None
+            else Federation(
+                national,
+                redirect_uri=f"{self.issuer}/login/national/callback",
+                tickets=self.tickets,
+                accounts=self.accounts,
+                registry=self.registry,
+                sessions=self.sessions,
+                journal=journal,
+                session_factory=db.session,
+            )
         )
         self.token_endpoint.add_grant(GrantType.AUTHORIZATION_CODE, self.oidc.grant_authorization_code)
         self.token_endpoint.add_grant(GrantType.REFRESH_TOKEN, self.oidc.grant_refresh_token)

@@ -8,6 +8,7 @@ import base64
 import io
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -23,6 +24,7 @@ from api.web import (
     page,
     redirect,
     safe_next,
+    secure_cookies,
     set_session,
 )
 from core.errors import NotFound, YwtError
@@ -137,6 +139,46 @@ async def sms_login(request: Request, services: ServicesDep) -> Response:
     if isinstance(result, Established):
         return _logged_in(services, result, target)
     return page(request, services, "login_sms.html", 401, next=target, phone=phone, sent=True, error=BAD_CODE)
+
+
+# -- national platform login (mutual recognition) ----------------------------------------------------
+
+FED_COOKIE = "ywt_fed"
+
+
+@router.get("/login/national", response_model=None)
+async def national_start(request: Request, services: ServicesDep, next: str | None = None) -> Response:
+    """Send the browser to the national IdP (state, nonce and PKCE kept in a sealed cookie)."""
+    federation = services.identity.federation
+    if federation is None:
+        raise NotFound("no national IdP is configured")
+    try:
+        url, ticket = await anyio.to_thread.run_sync(federation.start, safe_next(next))
+    except YwtError as exc:
+        return error_page(request, services, exc, back="/login")
+    response = redirect(url)
+    response.set_cookie(
+        FED_COOKIE, ticket, httponly=True, samesite="lax", secure=secure_cookies(services), path="/login/national"
+    )
+    return response
+
+
+@router.get("/login/national/callback", response_model=None)
+async def national_callback(request: Request, services: ServicesDep) -> Response:
+    """Validate the national login, link by verified ID number, open a local session."""
+    federation = services.identity.federation
+    if federation is None:
+        raise NotFound("no national IdP is configured")
+    params = dict(request.query_params.items())
+    ticket = request.cookies.get(FED_COOKIE)
+    try:
+        done = await anyio.to_thread.run_sync(federation.finish, params, ticket)
+    except YwtError as exc:
+        return error_page(request, services, exc, back="/login")
+    response = redirect(safe_next(done.next))
+    set_session(response, services, done.cookie)
+    response.delete_cookie(FED_COOKIE, path="/login/national")
+    return response
 
 
 # -- register ------------------------------------------------------------------------------------------
