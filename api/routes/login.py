@@ -106,7 +106,7 @@ async def login_totp(request: Request, services: ServicesDep) -> Response:
 
 @router.get("/login/sms", response_class=HTMLResponse)
 async def sms_form(request: Request, services: ServicesDep, next: str | None = None) -> Response:
-    return page(request, services, "login_sms.html", next=safe_next(next), phone="", sent=False, error=None)
+    return page(request, services, "login_sms.html", next=safe_next(next), sent=False, error=None)
 
 
 @router.post("/login/sms/send", response_model=None)
@@ -118,19 +118,21 @@ async def sms_send(request: Request, services: ServicesDep) -> Response:
         check_csrf(request, services, form)
         address = client_address(request)
         await in_db(services, lambda s: services.identity.login.send_login_code(s, phone, address))
+        ticket, masked = services.identity.login.sms_ticket(phone)
     except YwtError as exc:
         return error_page(request, services, exc, back=f"/login/sms?next={target}")
-    return page(request, services, "login_sms.html", next=target, phone=phone, sent=True, error=None)
+    return page(request, services, "login_sms.html", next=target, ticket=ticket, masked=masked, sent=True, error=None)
 
 
 @router.post("/login/sms", response_model=None)
 async def sms_login(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next") or ""))
-    phone = str(form.get("phone") or "")
+    ticket = str(form.get("ticket") or "")
     try:
         check_csrf(request, services, form)
         address = client_address(request)
+        phone, masked = services.identity.login.sms_phone(ticket)
         result = await in_db(
             services, lambda s: services.identity.login.sms(s, phone, str(form.get("code") or ""), address)
         )
@@ -138,7 +140,9 @@ async def sms_login(request: Request, services: ServicesDep) -> Response:
         return error_page(request, services, exc, back=f"/login/sms?next={target}")
     if isinstance(result, Established):
         return _logged_in(services, result, target)
-    return page(request, services, "login_sms.html", 401, next=target, phone=phone, sent=True, error=BAD_CODE)
+    return page(
+        request, services, "login_sms.html", 401, next=target, ticket=ticket, masked=masked, sent=True, error=BAD_CODE
+    )
 
 
 # -- national platform login (mutual recognition) ----------------------------------------------------
@@ -193,7 +197,7 @@ async def register_form(request: Request, services: ServicesDep, next: str | Non
 async def register_start(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next") or ""))
-    values = {k: str(form.get(k) or "") for k in ("username", "name", "phone")}
+    values = {k: str(form.get(k) or "") for k in ("username", "name")}  # never echo numbers back
     try:
         check_csrf(request, services, form)
         data = {k: str(form.get(k) or "") for k in ("username", "password", "password2", "name", "id_number", "phone")}
