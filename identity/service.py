@@ -19,16 +19,16 @@ from sqlmodel import Session
 from ca.service import CaService
 from core.audit import Journal
 from core.db import Database
-from core.errors import ConfigurationError, Forbidden
+from core.errors import ConfigurationError, Forbidden, InvalidInput
 from core.pii import PiiVault
 from core.secrets import MasterKey
 from core.settings import Settings
-from identity.accounts import Accounts
+from identity.accounts import Accounts, UnknownAccount
 from identity.clients import ClientAuth, ClientRegistry, GrantType
-from identity.errors import InvalidToken
+from identity.errors import InvalidToken, LevelTooLow
 from identity.federation import Federation, NationalIdpConfig
 from identity.hashing import SecretHasher
-from identity.levels import Level
+from identity.levels import LEVEL_OF_METHOD, REQUIRES, Level, Method
 from identity.login import Login
 from identity.models import AccountRecord, SubjectRecord
 from identity.numbers import mask_phone
@@ -233,3 +233,30 @@ class IdentityService:
     def discovery(self) -> dict[str, Any]:
         """OpenID Provider Metadata (OIDC Discovery §3 / RFC 8414 §2): what we actually support."""
         return self.oidc.metadata()
+
+    def record_in_person_check(
+        self, session: Session, username: str, method: Method, evidence_ref: str, *, actor: str
+    ) -> dict[str, Any]:
+        """An identity officer records a counter or certificate check (L4) for a verified person."""
+        if method not in (Method.COUNTER, Method.CERTIFICATE):
+            raise InvalidInput("an officer records counter or certificate checks")
+        ref = (evidence_ref or "").strip()
+        if not ref or len(ref) > 80 or not ref.isprintable():
+            raise InvalidInput("evidence_ref: 1 to 80 printable characters (e.g. the counter's receipt number)")
+        account = self.accounts.by_username(session, username)
+        if account is None:
+            raise UnknownAccount(f"no account {username[:64]!r}")
+        level = self.registry.level(session, account.id)
+        if account.person_id is None or level is None or level < REQUIRES[method]:
+            raise LevelTooLow(REQUIRES[method].value, level.value if level else None)
+        self.registry.record_verification(
+            session,
+            account.id,
+            level=LEVEL_OF_METHOD[method],
+            method=method,
+            source="officer",
+            evidence_ref=f"{method.value}:{ref}",
+            person_id=account.person_id,
+            actor=actor,
+        )
+        return self.me(session, account.id)
