@@ -318,11 +318,11 @@ class Federation:
         """An ID token of the trusted IdP (OIDC Core §3.1.3.7), or :class:`FederationRefused`."""
         try:
             try:
-                payload = verify_jws(token, self._key_list(force=False), ALLOWED_ALGS)
+                payload = verify_jws(token, self.key_list(force=False), ALLOWED_ALGS)
             except JwtRejected as exc:
                 if exc.reason != "unknown_key":
                     raise
-                payload = verify_jws(token, self._key_list(force=True), ALLOWED_ALGS)  # rotated at the IdP?
+                payload = verify_jws(token, self.key_list(force=True), ALLOWED_ALGS)  # rotated at the IdP?
             claims = parse_json_object(payload, "claims")
             if claims.get("iss") != self.config.issuer:
                 raise JwtRejected("wrong_issuer", "the ID token is from another issuer")
@@ -341,7 +341,7 @@ class Federation:
             raise FederationRefused(exc.reason, str(exc)) from None
         return claims
 
-    def _key_list(self, force: bool) -> list[dict[str, Any]]:
+    def key_list(self, force: bool) -> list[dict[str, Any]]:
         keys = self._keys(force=force).get("keys")
         if not isinstance(keys, list):
             raise FederationUnavailable("the national IdP JWKS is malformed")
