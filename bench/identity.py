@@ -9,7 +9,8 @@ What is measured (single thread, in process, on a fresh installation with the de
 * raw sign / verify: ``Signer.sign`` and ``keys.verify`` of a 300-byte message with the token-signing key;
 * token issue: the full ``client_credentials`` grant as the token endpoint runs it (client
   authentication with a generated secret, scope check, RFC 9068 claims, signature through keys/,
-  journal entry committed) — and the same with the argon2id-hashed demo secret, for scale;
+  journal entry committed) — and the same with the argon2id-hashed demo secret (steady state:
+  successful checks are memoised, identity/hashing.py) next to one uncached argon2id verification;
 * token sign only: claims + JWS signature, no database;
 * verify: signature, header and claims checks only (``decode``), and the full bearer check
   (``verify``: plus the revocation lookup in the database);
