@@ -15,6 +15,8 @@ from core.pii import PiiVault
 from core.secrets import MasterKey, load_master_key
 from core.settings import Settings
 from keys import KeyFormatError, KeyStore, normalize_spki, verify
+from verify.service import VerifyService
+from verify.trust import TrustService
 
 log = logging.getLogger("ywt")
 
@@ -32,6 +34,8 @@ class Services:
     started_report: list[str] = field(default_factory=list)
     #: bearer token -> Principal (api.auth); installed by identity/ when its OIDC provider is wired
     token_verifier: Any = None
+    #: verification (verify/): PDFs, certificates, SES, QR codes, tokens; the trust list
+    verifier: VerifyService | None = None
 
     def close(self) -> None:
         self.db.dispose()
@@ -59,7 +63,10 @@ def build_services(settings: Settings) -> Services:
     journal = Journal(settings.audit_checkpoint_every)
     keystore = KeyStore(master, journal)
     ca = CaService(settings, keystore, journal)
-    return Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
+    services = Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
+    trust = TrustService(settings, ca, journal, settings.trust_bundle)
+    services.verifier = VerifyService(settings, db, ca, journal, trust)
+    return services
 
 
 def attach_checkpoint_signer(services: Services) -> None:
@@ -76,6 +83,9 @@ def initialise(services: Services, *, demo: bool) -> list[str]:
             report.append(f"PKI initialised: {len(created)} CAs")
             report.extend(f"  {c.id:16} {c.subject}" for c in created)
     attach_checkpoint_signer(services)
+    if services.verifier is not None:
+        with services.db.session() as session:
+            services.verifier.trust.ensure_signing_key(session)
     if demo:
         from api import demo as demo_mod
 

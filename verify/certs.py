@@ -170,7 +170,7 @@ def validate_certificate(
         cert, intermediate_certs=list(intermediates), validation_context=vc, pkix_params=pkix_params
     )
     try:
-        path = run_sync(validator.async_validate_usage(key_usage or set(), extended_key_usage))
+        path = run_sync(validator.async_validate_usage(key_usage or set(), extended_key_usage))  # type: ignore[no-untyped-call]
     except RevokedError as exc:
         return PathResult(
             False,
@@ -182,13 +182,19 @@ def validate_certificate(
             exception=exc,
         )
     except ExpiredError as exc:
-        return PathResult(False, str(exc), Sub.OUT_OF_BOUNDS_NO_POE, expired=True, error_class=type(exc).__name__, exception=exc)
+        return PathResult(
+            False, str(exc), Sub.OUT_OF_BOUNDS_NO_POE, expired=True, error_class=type(exc).__name__, exception=exc
+        )
     except NotYetValidError as exc:
-        return PathResult(False, str(exc), Sub.NOT_YET_VALID, not_yet_valid=True, error_class=type(exc).__name__, exception=exc)
+        return PathResult(
+            False, str(exc), Sub.NOT_YET_VALID, not_yet_valid=True, error_class=type(exc).__name__, exception=exc
+        )
     except InsufficientRevinfoError as exc:
         return PathResult(False, str(exc), Sub.TRY_LATER, error_class=type(exc).__name__, exception=exc)
     except DisallowedAlgorithmError as exc:
-        return PathResult(False, str(exc), Sub.CRYPTO_CONSTRAINTS_FAILURE, error_class=type(exc).__name__, exception=exc)
+        return PathResult(
+            False, str(exc), Sub.CRYPTO_CONSTRAINTS_FAILURE, error_class=type(exc).__name__, exception=exc
+        )
     except PathBuildingError as exc:
         return PathResult(
             False,
@@ -215,7 +221,8 @@ def validate_certificate(
     anchor = certs[0] if certs else None
     return PathResult(
         True,
-        "the certificate chains to a trusted root and is valid" + (" and not revoked" if revocation != "soft-fail" else ""),
+        "the certificate chains to a trusted root and is valid"
+        + (" and not revoked" if revocation != "soft-fail" else ""),
         path=tuple(str(c.subject.human_friendly) for c in reversed(certs)),
         anchor_sha256=fingerprint(anchor.dump()) if anchor is not None else None,
     )

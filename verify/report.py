@@ -183,7 +183,7 @@ class SignatureReport:
 
     def summary_zh(self) -> str:
         who = self.seal.name if self.seal else (self.signer.common_name if self.signer else "未知签署者")
-        when = (self.timestamp_time or self.signing_time)
+        when = self.timestamp_time or self.signing_time
         when_s = f"于 {when.astimezone().strftime('%Y-%m-%d %H:%M')} " if when else ""
         head = f"「{who}」{when_s}签章：{VERDICT_ZH[self.indication]}"
         bad = [c.message_zh or c.message for c in self.checks if c.status in (Status.FAILED, Status.INDETERMINATE)]

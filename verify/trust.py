@@ -225,9 +225,7 @@ def _raw_to_der(raw: bytes) -> bytes:
     from asn1crypto.algos import DSASignature
 
     half = len(raw) // 2
-    return bytes(
-        DSASignature({"r": int.from_bytes(raw[:half], "big"), "s": int.from_bytes(raw[half:], "big")}).dump()
-    )
+    return bytes(DSASignature({"r": int.from_bytes(raw[:half], "big"), "s": int.from_bytes(raw[half:], "big")}).dump())
 
 
 def verify_published(jws: str, trusted_roots: list[x509.Certificate]) -> dict[str, Any]:
@@ -245,11 +243,16 @@ def verify_published(jws: str, trusted_roots: list[x509.Certificate]) -> dict[st
         raise BadTrustAnchor("not a published trust list (JWS compact serialisation)") from exc
     if header.get("alg") != "ES256" or header.get("typ") != JWS_TYPE or len(raw) != 64:
         raise BadTrustAnchor("unexpected JWS header for a trust list")
-    ok = keys_verify(chain[0].public_key.dump(), SignatureScheme.ECDSA_SHA256, f"{h64}.{p64}".encode(), _raw_to_der(raw))
+    ok = keys_verify(
+        chain[0].public_key.dump(), SignatureScheme.ECDSA_SHA256, f"{h64}.{p64}".encode(), _raw_to_der(raw)
+    )
     if not ok:
         raise BadTrustAnchor("the trust list signature does not verify")
     result = validate_certificate(
-        chain[0], intermediates=chain[1:], trust=TrustList(()).with_anchors(trusted_roots, "ywt"), revocation="soft-fail"
+        chain[0],
+        intermediates=chain[1:],
+        trust=TrustList(()).with_anchors(trusted_roots, "ywt"),
+        revocation="soft-fail",
     )
     if not result.trusted:
         raise BadTrustAnchor(f"the trust list signer is not trusted: {result.message}")

@@ -15,8 +15,8 @@ from datetime import datetime
 from asn1crypto import algos, tsp, x509
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko.sign.timestamps.api import TimeStamper
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 

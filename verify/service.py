@@ -1,0 +1,389 @@
+"""The verification service: one façade for the API, the pages and the CLI.
+
+It owns the trust list, gathers revocation data from our CA in-process (current CRLs; the CA
+records for certificates past expiry), runs untrusted parsing in the sandbox, applies the
+policy (:mod:`verify.pdf`) and journals every verification with its verdict (the document's
+SHA-256, never its content or any personal data).
+
+Sessions are opened here rather than passed in: PDF analysis takes tens of milliseconds to
+seconds, and an SQLite session is a writer lock (BEGIN IMMEDIATE), so the service gathers
+its inputs in one short session, analyses with no session open, and journals in another.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from asn1crypto import cms, x509
+from sqlmodel import Session
+
+from ca.service import CaService
+from core import clock
+from core.audit import Journal
+from core.db import Database
+from core.settings import Settings
+from keys import SignatureScheme
+from keys import verify as keys_verify
+from verify import report as r
+from verify import sandbox
+from verify.certs import PathResult, run_sync, validate_certificate, validation_context
+from verify.errors import BadCertificate, EmptyInput, InputTooLarge, NotAPdf, PdfTooComplex
+from verify.pdf import RegistryStatus, decide
+from verify.pdfcore import PdfFacts, PdfInputs, analyse, precheck
+from verify.report import Check, DocumentReport, SealIdentity, Sub
+from verify.trust import TrustList, TrustService, load_certificates
+
+
+class SealLookup(Protocol):
+    """Seal identity and live status for a signing certificate (seal/ provides the real one)."""
+
+    def __call__(self, session: Session, cert_der: bytes) -> RegistryStatus | None: ...
+
+
+def ca_seal_lookup(ca: CaService) -> SealLookup:
+    """Until seal/'s registry is wired: what our CA records say about the certificate."""
+
+    def lookup(session: Session, cert_der: bytes) -> RegistryStatus | None:
+        from ca.errors import UnknownCertificate
+
+        try:
+            cert = x509.Certificate.load(cert_der)
+            issued = ca.get_certificate(session, format(cert.serial_number, "x"))
+        except (UnknownCertificate, ValueError, TypeError):
+            return None
+        if issued.cert_der != cert_der:
+            return None
+        status = "revoked" if issued.status == "revoked" else "active"
+        if status == "active" and issued.not_after < clock.now():
+            status = "expired"
+        subject = cert.subject.native
+        seal = SealIdentity(
+            seal_id=None,
+            name=str(subject.get("common_name", issued.subject)),
+            owner=str(subject.get("organization_name")) if "organization_name" in subject else None,
+            status=status,
+            status_since=issued.revoked_at
+            if status == "revoked"
+            else (issued.not_after if status == "expired" else None),
+        )
+        return RegistryStatus(
+            seal if issued.purpose == "seal" or issued.profile == "seal-signing" else None, issued.revoked_at
+        )
+
+    return lookup
+
+
+@dataclass
+class VerifyService:
+    settings: Settings
+    db: Database
+    ca: CaService
+    journal: Journal
+    trust: TrustService
+    seal_lookup: SealLookup | None = None
+    limits: sandbox.Limits = field(default_factory=lambda: sandbox.DEFAULT_LIMITS)
+    #: extra anchors (e.g. ``ywt verify --trust``) added to every trust list this instance builds
+    extra_anchors: tuple[x509.Certificate, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.seal_lookup is None:
+            self.seal_lookup = ca_seal_lookup(self.ca)
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    def trust_list(self, session: Session) -> TrustList:
+        tl = self.trust.current(session)
+        return tl.with_anchors(list(self.extra_anchors), "cli") if self.extra_anchors else tl
+
+    def our_crls(self, session: Session) -> tuple[bytes, ...]:
+        return tuple(self.ca.current_crl(session, c.id) for c in self.ca.list_cas(session))
+
+    def _inputs(self, at: datetime | None) -> PdfInputs:
+        with self.db.session() as s:
+            return PdfInputs(self.trust_list(s), self.our_crls(s), at or clock.now())
+
+    def _journal(self, kind: str, digest: str, result: str, sub: str | None, actor: str, **data: Any) -> None:
+        with self.db.session() as s:
+            self.journal.append(
+                s,
+                actor=actor,
+                action=f"verify.{kind}",
+                target=digest,
+                data={"indication": result, "sub_indication": sub, **data},
+            )
+
+    def journal_rejected(self, kind: str, data: bytes | str, code: str, actor: str) -> None:
+        """Bad input is journaled too (its hash and the problem code), nothing else is stored."""
+        raw = data.encode() if isinstance(data, str) else data
+        self._journal(kind, hashlib.sha256(raw).hexdigest(), "REJECTED", code, actor, size=len(raw))
+
+    # --- PDF ----------------------------------------------------------------------------------
+
+    def check_pdf_input(self, data: bytes) -> None:
+        if not data:
+            raise EmptyInput("the file is empty")
+        if len(data) > self.settings.max_upload_bytes:
+            raise InputTooLarge(
+                f"PDFs are limited to {self.settings.max_upload_bytes} bytes", limit=self.settings.max_upload_bytes
+            )
+        if b"%PDF-" not in data[:1024]:
+            raise NotAPdf("the file does not start with a %PDF- header", size=len(data))
+
+    def analyse_pdf(self, data: bytes, inputs: PdfInputs) -> PdfFacts:
+        """Facts about ``data`` from the sandboxed child (bounded time and memory)."""
+        try:
+            return sandbox.run(analyse, data, inputs, limits=self.limits)
+        except sandbox.ChildFailed as exc:
+            return PdfFacts(len(data), hashlib.sha256(data).hexdigest(), f"the parser failed: {exc}")
+
+    def verify_pdf(self, data: bytes, *, at: datetime | None = None, actor: str = "anonymous") -> DocumentReport:
+        """Verify every signature of a PDF (ETSI report). Raises only for input that is not a
+        PDF at all (empty, no header, too large, or beyond the sandbox's limits)."""
+        try:
+            self.check_pdf_input(data)
+            inputs = self._inputs(at)
+            facts = self.analyse_pdf(data, inputs)
+        except (EmptyInput, NotAPdf, InputTooLarge) as exc:
+            self.journal_rejected("pdf", data, exc.code, actor)
+            raise
+        except PdfTooComplex as exc:
+            self.journal_rejected("pdf", data, exc.code, actor)
+            raise
+        with self.db.session() as s:
+            lookup = self.seal_lookup
+            assert lookup is not None
+            report = decide(facts, inputs, lambda der: lookup(s, der))
+            self.journal.append(
+                s,
+                actor=actor,
+                action="verify.pdf",
+                target=report.sha256,
+                data={
+                    "indication": report.indication.value,
+                    "sub_indication": report.sub_indication.value if report.sub_indication else None,
+                    "signatures": len(report.signatures),
+                    "size": report.size,
+                },
+            )
+        return report
+
+    # --- certificates -------------------------------------------------------------------------
+
+    def verify_certificate(
+        self, data: bytes, *, chain: bytes | None = None, at: datetime | None = None, actor: str = "anonymous"
+    ) -> DocumentReport:
+        """Path validation and revocation of a certificate (PEM or DER) against the trust list."""
+        if not data:
+            raise EmptyInput("no certificate given")
+        try:
+            certs = load_certificates(data, limit=20)
+            others = load_certificates(chain, limit=20) if chain else []
+        except Exception as exc:
+            self.journal_rejected("certificate", data, BadCertificate.code, actor)
+            raise BadCertificate(str(getattr(exc, "detail", exc))[:200]) from exc
+        cert, others = certs[0], [*certs[1:], *others]
+        inputs = self._inputs(at)
+        result = validate_certificate(
+            cert, trust=inputs.trust, intermediates=others, at=inputs.at, crls=inputs.crls, revocation="hard-fail"
+        )
+        with self.db.session() as s:
+            lookup = self.seal_lookup
+            assert lookup is not None
+            reg = lookup(s, bytes(cert.dump()))
+        checks = certificate_checks(result, reg, inputs.at)
+        from verify.pdf import party
+
+        der = bytes(cert.dump())
+        report = DocumentReport(
+            "certificate",
+            hashlib.sha256(der).hexdigest(),
+            len(der),
+            inputs.at,
+            tuple(checks),
+            details={"certificate": party(der).as_dict(), "path": list(result.path), "result": result.as_dict()},
+        )
+        self._journal("certificate", report.sha256, report.indication.value, _sub(report), actor)
+        return report
+
+    # --- GB/T 38540 SES_Signature -------------------------------------------------------------
+
+    def verify_ses(
+        self, data: bytes, *, document: bytes | None = None, at: datetime | None = None, actor: str = "anonymous"
+    ) -> DocumentReport:
+        """Verify an SES_Signature (DER or base64) with seal/'s verifier; certificates, CRLs and
+        timestamps are checked here against the trust list (GB/T 38540-2020 §8)."""
+        from seal import ses
+
+        if not data:
+            raise EmptyInput("no SES_Signature given")
+        blob = _maybe_base64(data)
+        inputs = self._inputs(at)
+        try:
+            rep = ses.verify_signature(
+                blob,
+                verify=_sm2_cert_verify,
+                check_cert=lambda der, when: _ses_cert_check(der, when, inputs),
+                check_timestamp=lambda tok, sig: _ses_timestamp_check(tok, sig, inputs),
+                document=document,
+                at=inputs.at,
+            )
+        except Exception as exc:
+            from core.errors import YwtError
+
+            if isinstance(exc, YwtError):
+                self.journal_rejected("ses", blob, exc.code, actor)
+            raise
+        checks = tuple(
+            Check(
+                c.name.value,
+                r.Status(c.status.value),
+                c.message,
+                "",
+                Sub(c.sub_indication)
+                if c.sub_indication in Sub.__members__
+                else (Sub.GENERIC if c.sub_indication else None),
+            )
+            for c in rep.checks
+        )
+        report = DocumentReport(
+            "ses",
+            hashlib.sha256(blob).hexdigest(),
+            len(blob),
+            inputs.at,
+            checks,
+            details={
+                "es_id": rep.es_id,
+                "seal_name": rep.seal_name,
+                "version": int(rep.version),
+                "signing_time": rep.signing_time.isoformat() if rep.signing_time else None,
+                "ses_indication": rep.indication.value,
+            },
+        )
+        self._journal("ses", report.sha256, report.indication.value, _sub(report), actor)
+        return report
+
+
+def _to_sub(value: str | None) -> Sub | None:
+    if value is None:
+        return None
+    return Sub(value) if value in Sub.__members__ else Sub.GENERIC
+
+
+def _sub(report: DocumentReport) -> str | None:
+    return report.sub_indication.value if report.sub_indication else None
+
+
+def _maybe_base64(data: bytes) -> bytes:
+    stripped = data.strip()
+    if stripped[:1] == b"0":  # DER SEQUENCE starts with 0x30 = "0" in ASCII... and base64 of it with "M"
+        return data
+    if stripped[:1] == b"M":
+        try:
+            return base64.b64decode(stripped, validate=True)
+        except (binascii.Error, ValueError):
+            return data
+    return data
+
+
+def certificate_checks(result: PathResult, reg: RegistryStatus | None, at: datetime) -> list[Check]:
+    checks: list[Check] = []
+    if result.trusted:
+        checks.append(r.passed("chain", "the certificate chains to the trust list", "证书由受信任的机构签发"))
+        checks.append(r.passed("validity", f"valid at {at.isoformat()}", "证书在有效期内"))
+        checks.append(r.passed("revocation", "not revoked", "证书未被吊销"))
+    elif result.revoked:
+        checks.append(r.passed("chain", "the certificate chains to the trust list", "证书由受信任的机构签发"))
+        checks.append(
+            r.failed(
+                "revocation",
+                Sub.REVOKED,
+                f"revoked at {result.revoked_at.isoformat() if result.revoked_at else '?'}"
+                f" ({result.revocation_reason})",
+                "证书已被吊销",
+            )
+        )
+    elif result.expired:
+        checks.append(r.failed("validity", Sub.EXPIRED, result.message[:300], "证书已过期"))
+    elif result.not_yet_valid:
+        checks.append(r.failed("validity", Sub.NOT_YET_VALID, result.message[:300], "证书尚未生效"))
+    elif result.sub is Sub.NO_CERTIFICATE_CHAIN_FOUND:
+        checks.append(
+            r.indeterminate("chain", Sub.NO_CERTIFICATE_CHAIN_FOUND, result.message[:300], "证书不是由受信任的机构签发")
+        )
+    else:
+        checks.append(
+            r.indeterminate(
+                "chain", result.sub or Sub.CERTIFICATE_CHAIN_GENERAL_FAILURE, result.message[:300], "证书链验证未通过"
+            )
+        )
+    if reg is not None and reg.seal is not None:
+        checks.append(
+            r.passed(
+                "registry", f"seal certificate of '{reg.seal.name}' ({reg.seal.status})", f"印章证书：{reg.seal.name}"
+            )
+        )
+    return checks
+
+
+def _sm2_cert_verify(cert_der: bytes, data: bytes, signature: bytes) -> bool:
+    try:
+        spki = x509.Certificate.load(cert_der).public_key.dump()
+        return keys_verify(spki, SignatureScheme.SM2_SM3, data, signature)
+    except ValueError:
+        return False
+
+
+def _ses_cert_check(cert_der: bytes, when: datetime, inputs: PdfInputs) -> Any:
+    from seal.ses import CertCheck
+
+    try:
+        cert = x509.Certificate.load(cert_der)
+        cert.subject.native  # noqa: B018 - force parsing
+    except (ValueError, TypeError):
+        return CertCheck.failed("the certificate does not parse", "FORMAT_FAILURE")
+    res = validate_certificate(
+        cert, trust=inputs.trust, at=when, crls=inputs.crls, revocation="hard-fail", retroactive_revinfo=True
+    )
+    if res.trusted:
+        return CertCheck.passed(f"trusted and valid at {when.isoformat()}")
+    if res.revoked:
+        return CertCheck.failed(res.message[:300], "REVOKED")
+    return CertCheck.indeterminate(res.message[:300], (res.sub or Sub.GENERIC).value)
+
+
+def _ses_timestamp_check(token_der: bytes, signature_value: bytes, inputs: PdfInputs) -> Any:
+    """RFC 3161 token over the signature value (GB/T 38540 §7: timeStamp), checked with the
+    same SM2-capable validation context as everything else."""
+    from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+
+    from seal.ses import CheckStatus, TimestampCheck
+
+    try:
+        ci = cms.ContentInfo.load(token_der)
+        sd = ci["content"]
+        vc = validation_context(inputs.trust, at=inputs.at, crls=inputs.crls, revocation="soft-fail")
+        kw = run_sync(validate_tst_signed_data(sd, vc, lambda alg: hashlib.new(alg, signature_value).digest()))
+    except Exception as exc:
+        return TimestampCheck(
+            CheckStatus.FAILED, f"the timestamp token cannot be verified: {type(exc).__name__}", None, "FORMAT_FAILURE"
+        )
+    ok = kw.get("intact") and kw.get("valid")
+    if not ok:
+        return TimestampCheck(
+            CheckStatus.FAILED, "the timestamp token does not match the signature", None, "HASH_FAILURE"
+        )
+    if not kw.get("trusted"):
+        return TimestampCheck(
+            CheckStatus.INDETERMINATE, "the TSA is not on the trust list", kw.get("timestamp"), "NO_POE"
+        )
+    return TimestampCheck(CheckStatus.PASSED, f"timestamped at {kw['timestamp'].isoformat()}", kw["timestamp"])
+
+
+Reader = Callable[[bytes], bytes]
+_ = precheck
