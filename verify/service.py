@@ -245,9 +245,7 @@ class VerifyService:
                 r.Status(c.status.value),
                 c.message,
                 "",
-                Sub(c.sub_indication)
-                if c.sub_indication in Sub.__members__
-                else (Sub.GENERIC if c.sub_indication else None),
+                _to_sub(c.sub_indication),
             )
             for c in rep.checks
         )
