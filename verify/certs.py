@@ -156,6 +156,19 @@ def validate_certificate(
     NOT_YET_VALID, TRY_LATER, CRYPTO_CONSTRAINTS_FAILURE, CHAIN_CONSTRAINTS_FAILURE,
     CERTIFICATE_CHAIN_GENERAL_FAILURE).
     """
+    when = at or clock.now()
+    if context is None and revocation != "soft-fail" and not cert.not_valid_before <= when <= cert.not_valid_after:
+        # Outside its validity the revocation status of a certificate is moot (and CRLs for that
+        # time do not exist yet or any more): judge the chain alone, then report the validity.
+        return validate_certificate(
+            cert,
+            trust=trust,
+            intermediates=intermediates,
+            at=at,
+            revocation="soft-fail",
+            pkix_params=pkix_params,
+            algorithm_policy=algorithm_policy,
+        )
     vc = context or validation_context(
         trust,
         at=at,

@@ -54,6 +54,10 @@ def _context() -> Any:
 def _child(
     conn: multiprocessing.connection.Connection, limits: Limits, func: Callable[..., Any], args: tuple[Any, ...]
 ) -> None:
+    import logging
+
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # findings travel in the result, not in logs
     try:
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))

@@ -141,3 +141,81 @@ def sign_with_scheme(key: SealKey, data: bytes) -> bytes:
 
 def at(dt: datetime) -> datetime:
     return dt
+
+
+# --- a PKI outside our trust list ------------------------------------------------------------
+
+
+@dataclass
+class ForeignPki:
+    root: x509.Certificate
+    leaf: x509.Certificate
+    key_der: bytes
+
+
+def _foreign() -> ForeignPki:
+    """A root and a signing certificate made with pyca/cryptography, unknown to our trust list."""
+    from datetime import UTC, timedelta
+    from datetime import datetime as dt
+
+    from cryptography import x509 as cx
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.now(UTC)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = cx.Name(
+        [cx.NameAttribute(NameOID.COMMON_NAME, "Foreign Root CA"), cx.NameAttribute(NameOID.COUNTRY_NAME, "CN")]
+    )
+    root = (
+        cx.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(cx.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(cx.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(cx.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    leaf = (
+        cx.CertificateBuilder()
+        .subject_name(cx.Name([cx.NameAttribute(NameOID.COMMON_NAME, "仿冒专用章")]))
+        .issuer_name(root_name)
+        .public_key(leaf_key.public_key())
+        .serial_number(cx.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(cx.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    key_der = leaf_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return ForeignPki(
+        x509.Certificate.load(root.public_bytes(serialization.Encoding.DER)),
+        x509.Certificate.load(leaf.public_bytes(serialization.Encoding.DER)),
+        key_der,
+    )
+
+
+FOREIGN = _foreign()
+
+
+def foreign_signed_pdf(pdf: bytes) -> bytes:
+    from asn1crypto import keys as asn1keys
+
+    signer = signers.SimpleSigner(
+        signing_cert=FOREIGN.leaf,
+        signing_key=asn1keys.PrivateKeyInfo.load(FOREIGN.key_der),
+        cert_registry=SimpleCertificateStore.from_certs([FOREIGN.leaf, FOREIGN.root]),
+    )
+    meta = signers.PdfSignatureMetadata(
+        field_name="Foreign", md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES
+    )
+    out = io.BytesIO()
+    signers.PdfSigner(meta, signer=signer).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False), output=out)
+    return out.getvalue()
