@@ -15,6 +15,7 @@ from core.pii import PiiVault
 from core.secrets import MasterKey, load_master_key
 from core.settings import Settings
 from keys import KeyFormatError, KeyStore, normalize_spki, verify
+from license.service import LicenseService
 
 log = logging.getLogger("ywt")
 
@@ -32,6 +33,8 @@ class Services:
     started_report: list[str] = field(default_factory=list)
     #: bearer token -> Principal (api.auth); installed by identity/ when its OIDC provider is wired
     token_verifier: Any = None
+    #: e-licences (license/): issuance, library, sharing, import
+    licenses: LicenseService | None = None
 
     def close(self) -> None:
         self.db.dispose()
@@ -59,7 +62,23 @@ def build_services(settings: Settings) -> Services:
     journal = Journal(settings.audit_checkpoint_every)
     keystore = KeyStore(master, journal)
     ca = CaService(settings, keystore, journal)
-    return Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
+    services = Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
+    services.licenses = _build_licenses(services)
+    return services
+
+
+def _build_licenses(services: Services) -> LicenseService:
+    from identity.sources import build_sources
+
+    return LicenseService(
+        settings=services.settings,
+        db=services.db,
+        journal=services.journal,
+        blobs=services.blobs,
+        pii=services.pii,
+        ca=services.ca,
+        entities=build_sources().legal_entity,
+    )
 
 
 def attach_checkpoint_signer(services: Services) -> None:
@@ -76,6 +95,9 @@ def initialise(services: Services, *, demo: bool) -> list[str]:
             report.append(f"PKI initialised: {len(created)} CAs")
             report.extend(f"  {c.id:16} {c.subject}" for c in created)
     attach_checkpoint_signer(services)
+    if services.licenses is not None:
+        with services.db.session() as session:
+            report.extend(services.licenses.ensure_setup(session))
     if demo:
         from api import demo as demo_mod
 
