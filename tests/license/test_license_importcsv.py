@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -362,7 +361,5 @@ def test_rows_are_streamed(business_type: LicenseType, monkeypatch: pytest.Monke
     rows = iter(imp)
     first = next(rows)
     assert first.ok and calls == 1  # nothing beyond the first row has been parsed
-    started = time.perf_counter()
     ok = sum(r.ok for r in rows)
     assert ok == n - 1 and calls == n
-    assert time.perf_counter() - started < 20
