@@ -16,6 +16,7 @@ from core.secrets import MasterKey, load_master_key
 from core.settings import Settings
 from keys import KeyFormatError, KeyStore, normalize_spki, verify
 from license.service import LicenseService
+from seal.service import SealService
 
 log = logging.getLogger("ywt")
 
@@ -33,6 +34,7 @@ class Services:
     started_report: list[str] = field(default_factory=list)
     #: bearer token -> Principal (api.auth); installed by identity/ when its OIDC provider is wired
     token_verifier: Any = None
+    seal: SealService = field(init=False)
     #: e-licences (license/): issuance, library, sharing, import
     licenses: LicenseService | None = None
 
@@ -63,6 +65,9 @@ def build_services(settings: Settings) -> Services:
     keystore = KeyStore(master, journal)
     ca = CaService(settings, keystore, journal)
     services = Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
+    services.seal = SealService(
+        db=db, keys=keystore, ca=ca, journal=journal, blobs=services.blobs, max_pdf_bytes=settings.max_upload_bytes
+    )
     services.licenses = _build_licenses(services)
     return services
 
