@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from api import pages, problems
 from api.container import Services, build_services, initialise
 from api.limits import BodyLimitMiddleware
+from api.routes import license as license_routes
 from api.routes import ops, pki
 from core.settings import Settings
 
@@ -70,4 +71,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(pages.router)
     app.include_router(ops.router)
     app.include_router(pki.router)
+    app.include_router(license_routes.router)
     return app

@@ -277,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_audit_verify)
     s = audit.add_parser("checkpoint", help="sign the current head now")
     s.set_defaults(func=cmd_audit_checkpoint)
+
+    from api import cli_license
+
+    cli_license.add_commands(sub)
     return p
 
 

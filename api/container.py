@@ -15,6 +15,8 @@ from core.pii import PiiVault
 from core.secrets import MasterKey, load_master_key
 from core.settings import Settings
 from keys import KeyFormatError, KeyStore, normalize_spki, verify
+from license.service import LicenseService
+from seal.service import SealService
 from verify.service import VerifyService
 from verify.trust import TrustService
 
@@ -34,6 +36,9 @@ class Services:
     started_report: list[str] = field(default_factory=list)
     #: bearer token -> Principal (api.auth); installed by identity/ when its OIDC provider is wired
     token_verifier: Any = None
+    seal: SealService = field(init=False)
+    #: e-licences (license/): issuance, library, sharing, import
+    licenses: LicenseService | None = None
     #: verification (verify/): PDFs, certificates, SES, QR codes, tokens; the trust list
     verifier: VerifyService | None = None
 
@@ -64,9 +69,27 @@ def build_services(settings: Settings) -> Services:
     keystore = KeyStore(master, journal)
     ca = CaService(settings, keystore, journal)
     services = Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
+    services.seal = SealService(
+        db=db, keys=keystore, ca=ca, journal=journal, blobs=services.blobs, max_pdf_bytes=settings.max_upload_bytes
+    )
+    services.licenses = _build_licenses(services)
     trust = TrustService(settings, ca, journal, settings.trust_bundle)
     services.verifier = VerifyService(settings, db, ca, journal, trust)
     return services
+
+
+def _build_licenses(services: Services) -> LicenseService:
+    from identity.sources import build_sources
+
+    return LicenseService(
+        settings=services.settings,
+        db=services.db,
+        journal=services.journal,
+        blobs=services.blobs,
+        pii=services.pii,
+        ca=services.ca,
+        entities=build_sources().legal_entity,
+    )
 
 
 def attach_checkpoint_signer(services: Services) -> None:
@@ -83,6 +106,9 @@ def initialise(services: Services, *, demo: bool) -> list[str]:
             report.append(f"PKI initialised: {len(created)} CAs")
             report.extend(f"  {c.id:16} {c.subject}" for c in created)
     attach_checkpoint_signer(services)
+    if services.licenses is not None:
+        with services.db.session() as session:
+            report.extend(services.licenses.ensure_setup(session))
     if services.verifier is not None:
         with services.db.session() as session:
             services.verifier.trust.ensure_signing_key(session)

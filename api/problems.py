@@ -43,7 +43,10 @@ STATUS_BY_BASE: list[tuple[type[YwtError], int]] = [
     (InvalidInput, 400),
     (ConfigurationError, 500),
 ]
-OVERRIDES: dict[str, int] = {}
+OVERRIDES: dict[str, int] = {
+    "ShareExpired": 410,  # license: the share existed and is over (RFC 9110 §15.5.11 Gone)
+    "ShareRevoked": 410,
+}
 
 
 def status_for(exc: YwtError) -> int:

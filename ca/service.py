@@ -167,11 +167,28 @@ def next_counter(session: Session, name: str) -> int:
     return int(conn.execute(sa.text("SELECT value FROM ca_counter WHERE name = :n"), {"n": name}).scalar_one())
 
 
+class _Responder:
+    """A CA as the OCSP responder sees it: issuer hashes (memoised per hash algorithm) and the
+    delegated responder's key and certificate."""
+
+    def __init__(
+        self, ca_id: str, ca_cert: x509.Certificate, key_id: str | None, cert: x509.Certificate | None
+    ) -> None:
+        self.ca_id, self.ca_cert, self.key_id, self.cert = ca_id, ca_cert, key_id, cert
+        self._hashes: dict[str, tuple[bytes, bytes] | None] = {}
+
+    def hashes(self, algorithm: str) -> tuple[bytes, bytes] | None:
+        if algorithm not in self._hashes:
+            self._hashes[algorithm] = ocspmod.issuer_hashes(self.ca_cert, algorithm)
+        return self._hashes[algorithm]
+
+
 class CaService:
     def __init__(self, settings: Settings, keystore: KeyStore, journal: Journal) -> None:
         self.settings = settings
         self.keys = keystore
         self.journal = journal
+        self._responder_cache: list[_Responder] | None = None
 
     # --- URLs ---------------------------------------------------------------------------------
 
@@ -221,6 +238,7 @@ class CaService:
             )
         for info in created:
             self.issue_crl(session, info.id, actor=actor)
+        self._responder_cache = None
         return created
 
     def _create_ca(
@@ -629,30 +647,44 @@ class CaService:
 
     # --- OCSP ---------------------------------------------------------------------------------
 
+    def _responders(self, session: Session) -> list[_Responder]:
+        """Our CAs with their issuer hashes and delegated responders, cached per process (CA
+        records do not change after creation; a responder rotation clears the cache)."""
+        cached = self._responder_cache
+        if cached is None:
+            cached = [
+                _Responder(
+                    r.id,
+                    x509.Certificate.load(r.cert_der),
+                    r.responder_key_id,
+                    None if r.responder_cert_der is None else x509.Certificate.load(r.responder_cert_der),
+                )
+                for r in session.exec(select(CaRecord).order_by(col(CaRecord.id))).all()
+            ]
+            if all(r.key_id for r in cached) and cached:
+                self._responder_cache = cached
+        return cached
+
     def ocsp(self, session: Session, request_der: bytes) -> bytes:
         """Answer an RFC 6960 request. Protocol errors become OCSP error responses, never exceptions."""
         try:
             parsed = ocspmod.parse_request(request_der)
         except ocspmod.OcspMalformed:
             return ocspmod.error_response("malformed_request")
-        cas = session.exec(select(CaRecord)).all()
-        certs = {r.id: x509.Certificate.load(r.cert_der) for r in cas}
-        matched: CaRecord | None = None
+        responders = self._responders(session)
+        matched: _Responder | None = None
         statuses: list[ocspmod.SingleStatus] = []
         now = clock.now().replace(microsecond=0)
         for q in parsed.queries:
-            ca_match = None
-            for r in cas:
-                hashes = ocspmod.issuer_hashes(certs[r.id], q.hash_algorithm)
-                if hashes == (q.issuer_name_hash, q.issuer_key_hash):
-                    ca_match = r
-                    break
-            if ca_match is None or (matched is not None and ca_match.id != matched.id):
+            ca_match = next(
+                (r for r in responders if r.hashes(q.hash_algorithm) == (q.issuer_name_hash, q.issuer_key_hash)), None
+            )
+            if ca_match is None or (matched is not None and ca_match.ca_id != matched.ca_id):
                 statuses.append(ocspmod.SingleStatus(q, ocspmod.CertStatus.UNKNOWN))
                 continue
             matched = ca_match
             rec = session.get(CertRecord, serial_hex(q.serial))
-            if rec is None or rec.ca_id != ca_match.id:
+            if rec is None or rec.ca_id != ca_match.ca_id:
                 statuses.append(ocspmod.SingleStatus(q, ocspmod.CertStatus.UNKNOWN))
             elif rec.status == "revoked":
                 statuses.append(
@@ -660,11 +692,11 @@ class CaService:
                 )
             else:
                 statuses.append(ocspmod.SingleStatus(q, ocspmod.CertStatus.GOOD))
-        if matched is None or matched.responder_key_id is None or matched.responder_cert_der is None:
+        if matched is None or matched.key_id is None or matched.cert is None:
             return ocspmod.error_response("unauthorized")  # RFC 5019 §2.2.3: not a CA we serve
-        responder_cert = x509.Certificate.load(matched.responder_cert_der)
+        responder_cert = matched.cert
         responder = Issuer(
-            name=responder_cert.subject, key_identifier=b"", signer=self.keys.signer(session, matched.responder_key_id)
+            name=responder_cert.subject, key_identifier=b"", signer=self.keys.signer(session, matched.key_id)
         )
         return ocspmod.build_response(
             responder,

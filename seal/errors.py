@@ -10,19 +10,42 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core.errors import InvalidInput, TooLarge, YwtError
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge, TryLater, YwtError
 
 __all__ = [
+    "AnchorNotFound",
+    "DamagedPdf",
+    "DocumentLocked",
+    "EncryptedPdf",
+    "GrantNotFound",
+    "IdempotencyKeyReused",
+    "InvalidPdf",
     "InvalidSealImage",
+    "InvalidSealRequest",
     "InvalidSealSpec",
     "MalformedSes",
     "MissingGlyphs",
+    "NotAPdf",
+    "PageOutOfRange",
+    "PdfTooComplex",
+    "PdfTooLarge",
+    "PlacementOutsidePage",
+    "SameOperator",
     "SealError",
+    "SealExpired",
     "SealImageTooLarge",
+    "SealNotActive",
+    "SealNotFound",
+    "SealNotGranted",
+    "SealNotUsable",
     "SealNotValidAt",
+    "SealRevoked",
+    "SealStateConflict",
+    "SealSuspended",
     "SesTooLarge",
     "SignerNotInSeal",
     "SignerOutputInvalid",
+    "TimestampUnavailable",
     "UnsupportedSesVersion",
 ]
 
@@ -173,3 +196,196 @@ class UnsupportedSesVersion(SealError, InvalidInput):
         self.version = version
         self.reason = reason
         super().__init__(f"version {version}: {reason}", version=version, reason=reason)
+
+
+# ------------------------------------------------------------------------------ registry
+
+
+class SealNotFound(SealError, NotFound):
+    code = "seal-not-found"
+    title = "No such seal"
+
+    def __init__(self, seal_id: str) -> None:
+        self.seal_id = seal_id[:80]
+        super().__init__(f"no seal with id {self.seal_id!r}", seal_id=self.seal_id)
+
+
+class GrantNotFound(SealError, NotFound):
+    code = "seal-grant-not-found"
+    title = "No such seal grant"
+
+    def __init__(self, grant_id: str) -> None:
+        self.grant_id = grant_id[:80]
+        super().__init__(f"no grant with id {self.grant_id!r}", grant_id=self.grant_id)
+
+
+class InvalidSealRequest(SealError, InvalidInput):
+    """A seal application, grant or signing request has a bad field; ``field`` names it."""
+
+    code = "invalid-seal-request"
+    title = "The seal request is not valid"
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}", field=field, reason=reason)
+
+
+class SealStateConflict(SealError, Conflict):
+    """A lifecycle transition that the seal's current status does not allow."""
+
+    code = "seal-state-conflict"
+    title = "The seal's status does not allow this operation"
+
+    def __init__(self, seal_id: str, status: str, action: str) -> None:
+        self.seal_id = seal_id
+        self.status = status
+        self.action = action
+        super().__init__(f"seal {seal_id} is {status}; cannot {action}", seal_id=seal_id, status=status, action=action)
+
+
+class SameOperator(SealError, Forbidden):
+    """Four-eyes rule for sensitive seals: the second approval must come from someone else."""
+
+    code = "seal-second-approval-required"
+    title = "Another operator must approve this"
+
+    def __init__(self, what: str, operator: str) -> None:
+        super().__init__(f"{what} was requested by {operator}; another operator must approve it", what=what)
+
+
+class SealNotUsable(SealError, Conflict):
+    """The seal exists but cannot seal documents now (GB/T 38540 §8: validity and status)."""
+
+    code = "seal-not-usable"
+    title = "The seal cannot be used now"
+
+    def __init__(self, seal_id: str, status: str, detail: str | None = None) -> None:
+        self.seal_id = seal_id
+        self.status = status
+        super().__init__(detail or f"seal {seal_id} is {status}", seal_id=seal_id, status=status)
+
+
+class SealNotActive(SealNotUsable):
+    code = "seal-not-active"
+    title = "The seal is not active yet"
+
+
+class SealSuspended(SealNotUsable):
+    code = "seal-suspended"
+    title = "The seal is suspended"
+
+
+class SealRevoked(SealNotUsable):
+    code = "seal-revoked"
+    title = "The seal is revoked"
+
+
+class SealExpired(SealNotUsable):
+    code = "seal-expired"
+    title = "The seal has expired"
+
+
+class SealNotGranted(SealError, Forbidden):
+    """The calling client holds no usable grant for this seal (or not for this document type)."""
+
+    code = "seal-not-granted"
+    title = "This client may not use this seal"
+
+    def __init__(self, seal_id: str, client_id: str, reason: str) -> None:
+        self.seal_id = seal_id
+        self.client_id = client_id
+        super().__init__(
+            f"client {client_id} may not use seal {seal_id}: {reason}", seal_id=seal_id, client_id=client_id
+        )
+
+
+class IdempotencyKeyReused(SealError, Conflict):
+    """The Idempotency-Key was already used by this client for a different request
+    (draft-ietf-httpapi-idempotency-key-header §2.7: 422 Unprocessable Content)."""
+
+    code = "idempotency-key-reused"
+    title = "The Idempotency-Key was used for a different request"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "this Idempotency-Key was already used with another document or other parameters; "
+            "use a new key for a new request",
+            idempotency_key=key[:80],
+        )
+
+
+class TimestampUnavailable(SealError, TryLater):
+    code = "timestamp-unavailable"
+    title = "The time-stamping authority did not answer"
+
+
+# ------------------------------------------------------------------------------ PDF input
+
+
+class InvalidPdf(SealError, InvalidInput):
+    """Root of the errors about the uploaded PDF itself."""
+
+    code = "invalid-pdf"
+    title = "The PDF cannot be sealed"
+
+    def __init__(self, reason: str, **extra: object) -> None:
+        self.reason = reason
+        super().__init__(reason, **extra)
+
+
+class NotAPdf(InvalidPdf):
+    code = "not-a-pdf"
+    title = "The upload is not a PDF document"
+
+
+class DamagedPdf(InvalidPdf):
+    code = "damaged-pdf"
+    title = "The PDF is truncated or damaged"
+
+
+class EncryptedPdf(InvalidPdf):
+    code = "encrypted-pdf"
+    title = "Encrypted PDFs cannot be sealed"
+
+
+class PdfTooComplex(InvalidPdf):
+    code = "pdf-too-complex"
+    title = "The PDF structure is too deeply nested or loops"
+
+
+class PdfTooLarge(SealError, TooLarge):
+    code = "pdf-too-large"
+    title = "The PDF is too large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the PDF has {size} bytes; at most {limit} are accepted", size=size, limit=limit)
+
+
+class PageOutOfRange(InvalidPdf):
+    code = "page-out-of-range"
+    title = "The document has no such page"
+
+    def __init__(self, page: int, pages: int) -> None:
+        super().__init__(f"page {page} was asked for; the document has {pages} page(s)", page=page, pages=pages)
+
+
+class AnchorNotFound(InvalidPdf):
+    code = "anchor-not-found"
+    title = "The anchor text was not found in the document"
+
+    def __init__(self, anchor_length: int) -> None:
+        super().__init__("the anchor text does not occur on any page", anchor_length=anchor_length)
+
+
+class PlacementOutsidePage(InvalidPdf):
+    code = "placement-outside-page"
+    title = "The seal box lies outside the page"
+
+
+class DocumentLocked(SealError, Conflict):
+    """The document's certification signature forbids further changes (ISO 32000-1 §12.8.2.2, DocMDP P=1),
+    or certification was asked for on a document that is already signed."""
+
+    code = "document-locked"
+    title = "The document does not allow another signature of this kind"

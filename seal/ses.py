@@ -376,10 +376,10 @@ def _spec_ext_datas(name: str, value: object) -> tuple[ExtData, ...]:
     return items
 
 
-def _check_cert_der(name: str, der: object) -> bytes:
+def _check_cert_der(name: str, der: object, *, sm2_only: bool = True) -> bytes:
     if not isinstance(der, bytes) or not der:
         raise InvalidSealSpec(name, "must be DER bytes of an X.509 certificate")
-    problem = _cert_problem(der)
+    problem = _cert_problem(der, sm2_only=sm2_only)
     if problem:
         raise InvalidSealSpec(name, problem)
     return der
@@ -406,6 +406,10 @@ class SealInfoSpec:
     vendor_id: str = "YWT"
     cert_list_type: CertListType = CertListType.CERTS
     ext_datas: tuple[ExtData, ...] = ()
+    #: GB/T 38540 e-signatures are SM2-with-SM3, so by default every listed certificate must hold
+    #: an SM2 key. A seal that signs PDFs with RSA or ECDSA (PAdES) can still be described by an
+    #: SES_Seal that binds its certificate; such a seal cannot make an SES_Signature.
+    allow_non_sm2_signers: bool = False
 
     def __post_init__(self) -> None:
         _spec_ascii("es_id", self.es_id, 128)
@@ -428,7 +432,7 @@ class SealInfoSpec:
         if not 1 <= len(certs) <= 16:
             raise InvalidSealSpec("signer_certs", "must list 1 to 16 certificates")
         for i, der in enumerate(certs):
-            _check_cert_der(f"signer_certs[{i}]", der)
+            _check_cert_der(f"signer_certs[{i}]", der, sm2_only=not self.allow_non_sm2_signers)
         object.__setattr__(self, "signer_certs", certs)
         try:
             object.__setattr__(self, "cert_list_type", CertListType(self.cert_list_type))
@@ -982,7 +986,7 @@ def _signature_v1(obj: Any, where: str) -> SesSignature:
 # ---------------------------------------------------------------------------- verification
 
 
-def _cert_problem(der: bytes) -> str | None:
+def _cert_problem(der: bytes, *, sm2_only: bool = True) -> str | None:
     """Pure profile checks of a seal-related certificate: X.509, SM2 key, signing key usage."""
     try:
         cert = x509.Certificate.load(der, strict=True)
@@ -994,7 +998,7 @@ def _cert_problem(der: bytes) -> str | None:
         usage = None if usage_value is None else set(usage_value.native)
     except Exception as exc:  # any defect of an untrusted certificate
         return f"not a well-formed X.509 certificate: {_reason(exc)}"
-    if not (alg == OID_SM2_CURVE or (alg == OID_EC_PUBLIC_KEY and curve == OID_SM2_CURVE)):
+    if sm2_only and not (alg == OID_SM2_CURVE or (alg == OID_EC_PUBLIC_KEY and curve == OID_SM2_CURVE)):
         return f"its public key is not SM2 (algorithm {alg}, curve {curve})"
     if usage is not None and not ({"digital_signature", "non_repudiation"} & usage):
         return f"its key usage {sorted(usage)} allows no signatures"

@@ -215,7 +215,7 @@ async def test_latency_and_jitter(data: SyntheticDataset) -> None:
     for _ in range(3):
         await source.check(query)
     elapsed = time.perf_counter() - start
-    assert 0.15 <= elapsed < 0.6
+    assert elapsed >= 0.15  # the simulated latency is really spent (an upper bound would be a timing test)
 
 
 async def test_failures_are_transient_errors_and_reproducible(data: SyntheticDataset) -> None:

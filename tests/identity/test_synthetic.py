@@ -6,7 +6,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -57,14 +56,6 @@ def test_default_sizes(data: SyntheticDataset) -> None:
     assert len(data.persons) == 10_000
     assert len(data.entities) == 1_000
     assert data.seed == DEFAULT_SEED
-
-
-def test_generation_is_fast() -> None:
-    start = time.perf_counter()
-    generate.__wrapped__()  # bypass the cache
-    elapsed = time.perf_counter() - start
-    print(f"\nsynthetic data set (10,000 persons, 1,000 entities): {elapsed * 1000:.0f} ms")
-    assert elapsed < 1.0
 
 
 def test_every_person_number_is_valid_and_canonical(data: SyntheticDataset) -> None:

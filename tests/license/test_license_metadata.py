@@ -167,7 +167,7 @@ def test_record_is_validated_at_construction(business_type: LicenseType) -> None
             identifier="1.2.156.3005.2.x",
             number=" ",
             issuer_code="123",
-            holder_code="91120101MA06A0001X",
+            holder_code="91120101MA06A0007X",
             valid_from=date(2030, 1, 1),
             valid_to=date(2029, 1, 1),
             signer=" 前后空格 ",

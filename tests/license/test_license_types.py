@@ -280,7 +280,7 @@ def test_direct_construction_is_validated_too() -> None:
 def test_valid_business_data_is_normalised(business_type: LicenseType) -> None:
     data = business_data()
     data.update(
-        uscc=" ９１１２０１０１ma06a00019 ",  # full-width digits, lower case, spaces
+        uscc=" ９１１２０１０１ma06a0007u ",  # full-width digits, lower case, spaces
         registered_capital="1,000.5",
         established_on="2015年3月18日",
         name="  天津市示例科技有限公司\u3000",
@@ -313,7 +313,7 @@ def test_date_objects_accepted_datetimes_refused(business_type: LicenseType) -> 
 def test_all_field_errors_are_collected_at_once(business_type: LicenseType) -> None:
     data = business_data()
     data.update(
-        uscc="91120101MA06A0001X",  # wrong check character
+        uscc="91120101MA06A0007X",  # wrong check character
         name="名" * 61,  # too long
         company_type="有限公司",  # not an option
         legal_representative=None,  # missing
@@ -336,7 +336,7 @@ def test_all_field_errors_are_collected_at_once(business_type: LicenseType) -> N
         ("colour", "unknown_field"),
     }
     assert err.value.extra["errors"][0].keys() == {"field", "code", "message"}
-    assert "91120101MA06A0001X" not in str(err.value)  # values are not echoed
+    assert "91120101MA06A0007X" not in str(err.value)  # values are not echoed
 
 
 def test_dates_out_of_order(business_type: LicenseType) -> None:
