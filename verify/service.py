@@ -36,7 +36,7 @@ from verify.certs import PathResult, run_sync, validate_certificate, validation_
 from verify.errors import BadCertificate, EmptyInput, InputTooLarge, NotAPdf, PdfTooComplex
 from verify.pdf import RegistryStatus, decide
 from verify.pdfcore import PdfFacts, PdfInputs, analyse, precheck
-from verify.report import Check, DocumentReport, SealIdentity, Sub
+from verify.report import Check, DocumentReport, Sub
 from verify.trust import TrustList, TrustService, load_certificates
 
 
@@ -46,35 +46,12 @@ class SealLookup(Protocol):
     def __call__(self, session: Session, cert_der: bytes) -> RegistryStatus | None: ...
 
 
-def ca_seal_lookup(ca: CaService) -> SealLookup:
-    """Until seal/'s registry is wired: what our CA records say about the certificate."""
+def registry_lookup(ca: CaService) -> SealLookup:
+    """The default seam: seal registry + CA records (:mod:`verify.registry`)."""
+    from verify.registry import seal_lookup
 
     def lookup(session: Session, cert_der: bytes) -> RegistryStatus | None:
-        from ca.errors import UnknownCertificate
-
-        try:
-            cert = x509.Certificate.load(cert_der)
-            issued = ca.get_certificate(session, format(cert.serial_number, "x"))
-        except (UnknownCertificate, ValueError, TypeError):
-            return None
-        if issued.cert_der != cert_der:
-            return None
-        status = "revoked" if issued.status == "revoked" else "active"
-        if status == "active" and issued.not_after < clock.now():
-            status = "expired"
-        subject = cert.subject.native
-        seal = SealIdentity(
-            seal_id=None,
-            name=str(subject.get("common_name", issued.subject)),
-            owner=str(subject.get("organization_name")) if "organization_name" in subject else None,
-            status=status,
-            status_since=issued.revoked_at
-            if status == "revoked"
-            else (issued.not_after if status == "expired" else None),
-        )
-        return RegistryStatus(
-            seal if issued.purpose == "seal" or issued.profile == "seal-signing" else None, issued.revoked_at
-        )
+        return seal_lookup(ca, session, cert_der)
 
     return lookup
 
@@ -93,7 +70,7 @@ class VerifyService:
 
     def __post_init__(self) -> None:
         if self.seal_lookup is None:
-            self.seal_lookup = ca_seal_lookup(self.ca)
+            self.seal_lookup = registry_lookup(self.ca)
 
     # --- inputs -------------------------------------------------------------------------------
 
@@ -211,6 +188,39 @@ class VerifyService:
         self._journal("certificate", report.sha256, report.indication.value, _sub(report), actor)
         return report
 
+    # --- licence QR codes ---------------------------------------------------------------------
+
+    def verify_qr(self, text: str, *, at: datetime | None = None, actor: str = "anonymous") -> DocumentReport:
+        """A scanned licence code (URL or bare token): offline signature, then live status."""
+        from license.qr import lookup_status
+        from verify.errors import VerifyError
+        from verify.qr import verify_text
+
+        when = at or clock.now()
+        try:
+            with self.db.session() as s:
+                trust = self.trust_list(s)
+                report = verify_text(text, trust, when, lambda ident: lookup_status(s, ident))
+        except VerifyError as exc:
+            self.journal_rejected("qr", text if isinstance(text, str) else "", exc.code, actor)
+            raise
+        self._journal("qr", report.sha256, report.indication.value, _sub(report), actor)
+        return report
+
+    def verify_qr_image(self, image: bytes, *, at: datetime | None = None, actor: str = "anonymous") -> DocumentReport:
+        """Decode the QR code in a photo (zbar), then :meth:`verify_qr`. With several codes in
+        the picture, the first that is a licence code wins."""
+        from verify.errors import BadImage, NoQrCode
+        from verify.qrimage import decode
+
+        try:
+            texts = decode(image)
+        except (BadImage, NoQrCode) as exc:
+            self.journal_rejected("qr", image, exc.code, actor)
+            raise
+        preferred = [t for t in texts if "/v/" in t] or texts
+        return self.verify_qr(preferred[0], at=at, actor=actor)
+
     # --- GB/T 38540 SES_Signature -------------------------------------------------------------
 
     def verify_ses(
@@ -265,6 +275,30 @@ class VerifyService:
         )
         self._journal("ses", report.sha256, report.indication.value, _sub(report), actor)
         return report
+
+
+def verify_pdf_standalone(
+    data: bytes, trust: TrustList, *, at: datetime | None = None, limits: sandbox.Limits = sandbox.DEFAULT_LIMITS
+) -> DocumentReport:
+    """Offline PDF verification without an installation (``ywt verify --trust``): the trust
+    list is the bundle, revocation data only what the document embeds, no registry."""
+    if not data:
+        raise EmptyInput("the file is empty")
+    if b"%PDF-" not in data[:1024]:
+        raise NotAPdf("the file does not start with a %PDF- header")
+    inputs = PdfInputs(trust, (), at or clock.now())
+    try:
+        facts = sandbox.run(analyse, data, inputs, limits=limits)
+    except sandbox.ChildFailed as exc:
+        facts = PdfFacts(len(data), hashlib.sha256(data).hexdigest(), f"the parser failed: {exc}")
+    return decide(facts, inputs, lambda _der: None)
+
+
+def verify_qr_standalone(text: str, trust: TrustList, *, at: datetime | None = None) -> DocumentReport:
+    """Offline QR verification: the signature against the bundle; live status not available."""
+    from verify.qr import verify_text
+
+    return verify_text(text, trust, at or clock.now(), None)
 
 
 def _to_sub(value: str | None) -> Sub | None:

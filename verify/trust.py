@@ -13,7 +13,8 @@ certificate and its issuing CA in ``x5c`` (RFC 7515 §4.1.6). Header
     {"format": "ywt-trust-list/1", "issuer": base URL, "issued_at": RFC 3339, "next_update": RFC 3339,
      "anchors": [{"name","source","family","subject","sha256","certificate": base64 DER}],
      "intermediates": [ same shape ],
-     "idps": [{"name","source","issuer","jwks_uri","jwks"}]}
+     "idps": [{"name","source","issuer","jwks_uri","jwks"}],
+     "qr_signers": [ same shape as anchors: the licence QR-signing certificates ]}
 
 A relying party verifies the JWS with the ``x5c`` leaf, and the leaf's chain to one of *our*
 roots obtained out of band (``ywt pki trust-bundle`` or the ECDSA root's fingerprint).
@@ -162,6 +163,9 @@ class TrustList:
     intermediates: tuple[TrustAnchor, ...] = ()
     idps: tuple[TrustedIdp, ...] = ()
     issued_at: datetime | None = None
+    #: certificates that sign licence QR codes (too large for the code itself, so the trust
+    #: list carries them, as EU DCC trust lists carry document signer certificates)
+    qr_signers: tuple[TrustAnchor, ...] = ()
 
     @property
     def ours(self) -> frozenset[str]:
@@ -181,19 +185,25 @@ class TrustList:
         return next((i for i in self.idps if i.issuer == issuer), None)
 
     def with_anchors(self, certs: list[x509.Certificate], source: str) -> TrustList:
+        """Add CA certificates as anchors (``ywt verify --trust``); end-entity certificates in
+        the list are taken as licence QR signers."""
+        qr = tuple(TrustAnchor("licence QR signer", source, bytes(c.dump())) for c in certs if not c.ca)
+        certs = [c for c in certs if c.ca]
         have = {a.sha256 for a in self.anchors}
         extra = tuple(
             TrustAnchor(str(c.subject.human_friendly)[:200], source, bytes(c.dump()))
             for c in certs
             if fingerprint(c.dump()) not in have
         )
-        return TrustList(self.anchors + extra, self.intermediates, self.idps, self.issued_at)
+        return TrustList(self.anchors + extra, self.intermediates, self.idps, self.issued_at, self.qr_signers + qr)
 
     def pem_bundle(self) -> str:
         """Anchors as a PEM bundle with a comment line per certificate (``ywt pki trust-bundle``)."""
         parts = []
         for a in self.anchors:
             parts.append(f"# {a.name} [{a.source}] sha256={a.sha256}\n{a.pem}")
+        for a in self.qr_signers:
+            parts.append(f"# licence QR signer (not an anchor) sha256={a.sha256}\n{a.pem}")
         return "".join(parts)
 
     def payload(self, issuer: str) -> dict[str, Any]:
@@ -206,12 +216,21 @@ class TrustList:
             "anchors": [a.as_dict() for a in self.anchors],
             "intermediates": [a.as_dict() for a in self.intermediates],
             "idps": [i.as_dict() for i in self.idps],
+            "qr_signers": [a.as_dict() for a in self.qr_signers],
         }
+
+    def qr_pool(self) -> list[bytes]:
+        """DER certificates ``license.qr.verify_payload`` needs: QR signers and their CAs."""
+        return [a.cert_der for a in (*self.qr_signers, *self.intermediates, *self.anchors)]
 
 
 def from_bundle(data: bytes, source: str = "cli") -> TrustList:
-    """A trust list made of a PEM bundle only (offline verification with ``--trust``)."""
-    return TrustList(()).with_anchors(load_certificates(data), source)
+    """A trust list made of a PEM bundle only (offline verification with ``--trust``): CA
+    certificates become anchors, end-entity certificates licence QR signers."""
+    certs = load_certificates(data)
+    base = TrustList(()).with_anchors([c for c in certs if c.ca], source)
+    qr = tuple(TrustAnchor("licence QR signer", source, bytes(c.dump())) for c in certs if not c.ca)
+    return TrustList(base.anchors, (), (), None, qr)
 
 
 def _der_to_raw(signature: bytes, size: int = 32) -> bytes:
@@ -292,7 +311,10 @@ class TrustService:
                 if fp not in seen:
                     anchors.append(TrustAnchor(str(cert.subject.human_friendly)[:200], "bundle", bytes(cert.dump())))
                     seen.add(fp)
-        return TrustList(tuple(anchors), tuple(intermediates), tuple(idps), clock.now())
+        from license.qr import signing_certificates
+
+        qr = tuple(TrustAnchor("licence QR signer", "ywt", der) for der in signing_certificates(session))
+        return TrustList(tuple(anchors), tuple(intermediates), tuple(idps), clock.now(), qr)
 
     def add_ca(self, session: Session, data: bytes, *, name: str, source: str, actor: str) -> list[TrustAnchor]:
         """Trust the CA certificate(s) in ``data`` (PEM bundle or DER). Only CA certificates
