@@ -201,6 +201,9 @@ class VerifyService:
             with self.db.session() as s:
                 trust = self.trust_list(s)
                 report = verify_text(text, trust, when, lambda ident: lookup_status(s, ident))
+                licence = report.details.get("licence")
+                if licence is not None:
+                    report.details["seal"] = _licence_seal(s, str(licence["identifier"]))
         except VerifyError as exc:
             self.journal_rejected("qr", text if isinstance(text, str) else "", exc.code, actor)
             raise
@@ -299,6 +302,28 @@ def verify_qr_standalone(text: str, trust: TrustList, *, at: datetime | None = N
     from verify.qr import verify_text
 
     return verify_text(text, trust, at or clock.now(), None)
+
+
+def _licence_seal(session: Session, identifier: str) -> dict[str, Any] | None:
+    """Which seal sealed the licence, and when (shown on the QR landing page). Read-only look-up
+    in license/'s table until its LiveStatus carries these fields."""
+    from sqlmodel import select
+
+    from license.models import LicenceRow
+    from seal.models import SealRecord
+
+    row = session.exec(select(LicenceRow).where(LicenceRow.identifier == identifier)).first()
+    if row is None:
+        return None
+    seal = session.get(SealRecord, row.seal_id)
+    return {
+        "seal_id": row.seal_id,
+        "name": row.seal_name,
+        "owner": seal.owner_name if seal else row.issuer_name,
+        "status": seal.status if seal else None,
+        "signing_time": clock.utc(row.signing_time).isoformat(),
+        "image_url": f"/v/seal/{row.seal_id}.png" if seal else None,
+    }
 
 
 def _to_sub(value: str | None) -> Sub | None:
