@@ -80,6 +80,7 @@ def build_services(settings: Settings) -> Services:
 
 def _build_licenses(services: Services) -> LicenseService:
     from identity.sources import build_sources
+    from license.seal_adapter import SealServiceSealer
 
     return LicenseService(
         settings=services.settings,
@@ -89,6 +90,7 @@ def _build_licenses(services: Services) -> LicenseService:
         pii=services.pii,
         ca=services.ca,
         entities=build_sources().legal_entity,
+        sealer=SealServiceSealer(services.seal),
     )
 
 

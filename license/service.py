@@ -24,15 +24,17 @@ api/): an issuer's machine client acts for its issuer only; operators holding th
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import anyio.to_thread
 import sqlalchemy as sa
@@ -88,6 +90,7 @@ __all__ = [
     "LicenseView",
     "SearchFilters",
     "SearchPage",
+    "run_blocking",
 ]
 
 #: GB/T 36903 extension element carrying the per-licence random salt of the data hash (see qr.py).
@@ -96,8 +99,20 @@ QR_CREDENTIAL_CA: Final = "ecdsa-service"
 QR_CREDENTIAL_NAME: Final = "YWT Licence QR Signing"
 MAX_REASON: Final = 200
 MAX_PAGE: Final = 200
+_T = TypeVar("_T")
 _PII_DATA = "license_data"
 _PII_HOLDER = "license_holder"
+
+
+def run_blocking(fn: Callable[[], Awaitable[_T]]) -> _T:
+    """Run an async service call from sync code, even where an event loop is already running in
+    this thread (start-up code called from the app's lifespan): a private loop in a worker thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(_call(fn))).result()
+
+
+async def _call(fn: Callable[[], Awaitable[_T]]) -> _T:
+    return await fn()
 
 
 def new_id() -> str:

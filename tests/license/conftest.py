@@ -68,16 +68,79 @@ class TestOnlyPersonDirectory:
 
 @pytest.fixture
 def licensing(services: Any) -> Any:
-    """The licence service with the test-only sealer (real Seal CA key) and person directory."""
-    from sealer import TestOnlySealer
-
-    from identity.sources.demo import DEMO_CITIZEN, DEMO_COMPANY, DEMO_DEPARTMENT, DEMO_MISMATCH
+    """The licence service (sealing through seal/ with the demo department's licence-issuing seal)
+    with the test-only person directory."""
+    from identity.sources.demo import DEMO_CITIZEN, DEMO_MISMATCH
 
     svc = services.licenses
-    owners = {DEMO_DEPARTMENT.uscc: DEMO_DEPARTMENT.name, DEMO_COMPANY.uscc: DEMO_COMPANY.name}
-    svc.sealer = TestOnlySealer(services, owners)
     people = TestOnlyPersonDirectory()
     people.add(DEMO_CITIZEN.id_number, DEMO_CITIZEN.name, 2, account="acct-citizen")
     people.add(DEMO_MISMATCH.id_number, DEMO_MISMATCH.name, 1, account="acct-l1")
     svc.persons = people
     return svc
+
+
+# ------------------------------------------------------------------ HTTP principals (test-only)
+
+ISSUER_TOKEN = "tok-demo-approval"  # the demo department's approval system (client_credentials)
+OTHER_ISSUER_TOKEN = "tok-other-dept"  # a client acting for another entity
+NOSCOPE_TOKEN = "tok-no-scope"  # the demo department's client without license:issue
+OPERATOR_TOKEN = "tok-licence-operator"  # operator with the license_issuer role
+AUDITOR_TOKEN = "tok-auditor"  # operator without licence roles
+CITIZEN_TOKEN = "tok-citizen"  # 张三's account (L2)
+STRANGER_TOKEN = "tok-stranger"  # another person's account
+
+
+class TestOnlyTokenVerifier:
+    """TEST-ONLY ``services.token_verifier``: fixed bearer strings -> principals.
+
+    Stands in for identity/'s access-token verifier until its client_credentials and login
+    tokens are merged; routes only ever see :class:`api.auth.Principal`.
+    """
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        from api.auth import Principal
+        from identity.sources.demo import DEMO_COMPANY, DEMO_DEPARTMENT
+
+        self.principals = {
+            ISSUER_TOKEN: Principal(
+                "demo-approval", "client", "demo-approval", frozenset({"license:issue", "seal:sign"}),
+                entity_uscc=DEMO_DEPARTMENT.uscc,
+            ),
+            OTHER_ISSUER_TOKEN: Principal(
+                "other-client", "client", "other-client", frozenset({"license:issue"}), entity_uscc=DEMO_COMPANY.uscc
+            ),
+            NOSCOPE_TOKEN: Principal(
+                "weak-client", "client", "weak-client", frozenset({"seal:sign"}), entity_uscc=DEMO_DEPARTMENT.uscc
+            ),
+            OPERATOR_TOKEN: Principal("licence-op", "operator", roles=frozenset({"license_issuer"})),
+            AUDITOR_TOKEN: Principal("auditor", "operator", roles=frozenset({"auditor"})),
+            CITIZEN_TOKEN: Principal("acct-citizen", "user", acr="L2"),
+            STRANGER_TOKEN: Principal("acct-l1", "user", acr="L1"),
+        }
+
+    def __call__(self, token: str) -> Any:
+        from core.errors import Unauthenticated
+
+        try:
+            return self.principals[token]
+        except KeyError:
+            raise Unauthenticated("unknown test token") from None
+
+
+@pytest.fixture
+def http(services: Any, licensing: Any) -> Any:
+    """TestClient with the test-only token verifier installed (see TestOnlyTokenVerifier)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    services.token_verifier = TestOnlyTokenVerifier()
+    with TestClient(create_app(services.settings, services)) as c:
+        yield c
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
