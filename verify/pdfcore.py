@@ -19,6 +19,7 @@ from typing import Any
 from asn1crypto import cms, x509
 
 from verify.certs import PathResult, run_sync, validate_certificate, validation_context
+from verify.sandbox import ResourceLimit
 from verify.trust import TrustList
 
 MAX_NESTING = 100
@@ -209,17 +210,21 @@ def analyse(data: bytes, inputs: PdfInputs) -> PdfFacts:
 
     sha = hashlib.sha256(data).hexdigest()
     problem = precheck(data)
-    if problem is None and nesting_depth(data) > MAX_NESTING:
-        problem = f"objects nested deeper than {MAX_NESTING} levels"
     if problem is not None:
         return PdfFacts(len(data), sha, problem)
+    if nesting_depth(data) > MAX_NESTING:
+        raise ResourceLimit(f"objects are nested deeper than {MAX_NESTING} levels")
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         revisions = reader.xrefs.total_revisions
         sigs = list(reader.embedded_signatures)
         root = reader.root
         certified = "/Perms" in root and "/DocMDP" in root["/Perms"]
-    except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, AssertionError) as exc:
+    except PdfError as exc:
+        if "limit" in type(exc).__name__.lower():  # pyHanko's decoder bounds (PdfDecodeLimitError)
+            raise ResourceLimit(f"a stream inflates beyond the decoder's limit: {str(exc)[:100]}") from exc
+        return PdfFacts(len(data), sha, f"the PDF cannot be parsed: {type(exc).__name__}: {str(exc)[:200]}")
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, AssertionError) as exc:
         return PdfFacts(len(data), sha, f"the PDF cannot be parsed: {type(exc).__name__}: {str(exc)[:200]}")
     if len(sigs) > MAX_SIGNATURES:
         return PdfFacts(len(data), sha, f"more than {MAX_SIGNATURES} signatures")
