@@ -2,29 +2,36 @@
 
 Why processes: a PDF bomb (deep nesting, a stream that inflates to gigabytes, reference
 loops, pathological xref tables) attacks the parser, and a Python thread can be neither
-stopped nor capped. Workers are started from a *forkserver* (no locks inherited from the
-server's threads), import pyHanko once, run with ``RLIMIT_AS``, and are recycled after
-``max_tasks`` jobs. A job that exceeds ``timeout`` gets its workers killed and the pool rebuilt;
-a job that runs out of memory, recurses too deep or trips a decoder limit reports it. Whatever
-happens in a worker becomes :class:`~verify.errors.PdfTooComplex` (or :class:`ChildFailed` for
-an unexpected parser error), never a 500 and never a stuck server.
+stopped nor capped. Workers are plain child interpreters (``python -m verify._worker``): no
+``multiprocessing`` bootstrap (which would re-run the caller's ``__main__`` and inherit locks
+from the server's threads). Each worker imports pyHanko once, caps its address space
+(``RLIMIT_AS``) and serves jobs over its stdin/stdout (length-prefixed pickles, only ever
+exchanged with our own child). A job that exceeds ``timeout`` gets its worker killed; a worker
+that dies (memory limit, crash) is replaced; workers are recycled after ``max_tasks`` jobs.
+Whatever happens in a worker becomes :class:`~verify.errors.PdfTooComplex` (or
+:class:`ChildFailed` for an unexpected parser error), never a 500 and never a stuck server.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
-import resource
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
 import threading
-import traceback
+import time
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from verify.errors import PdfTooComplex
 
 T = TypeVar("T")
+_HEADER = struct.Struct(">Q")
+MAX_RESULT = 64 * 1024 * 1024
+STARTUP_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,7 @@ class Limits:
     memory_bytes: int = 1024 * 1024 * 1024
     timeout: float = 30.0
     workers: int = 2
-    max_tasks: int = 200
+    max_tasks: int = 500
 
 
 DEFAULT_LIMITS = Limits()
@@ -46,60 +53,107 @@ class ChildFailed(Exception):
     """The worker raised something unexpected (a parser bug on odd input); carries the message."""
 
 
-def _init(memory_bytes: int) -> None:
-    import logging
-
-    for name in ("pyhanko", "pyhanko_certvalidator"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)  # findings travel in the result, not in logs
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+class _WorkerDied(Exception):
+    pass
 
 
-def _call(func: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
-    try:
-        return "ok", func(*args)
-    except MemoryError:
-        return "limit", "memory limit reached"
-    except RecursionError:
-        return "limit", "objects nested or referenced too deeply for the parser"
-    except ResourceLimit as exc:
-        return "limit", str(exc)
-    except Exception as exc:
-        return "error", f"{type(exc).__name__}: {exc}"[:300] + "\n" + traceback.format_exc()[-1500:]
+def _read_exact(stream: IO[bytes], n: int, deadline: float) -> bytes:
+    fd = stream.fileno()
+    chunks: list[bytes] = []
+    while n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            raise TimeoutError
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise _WorkerDied
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+class _Worker:
+    def __init__(self, limits: Limits) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        env["YWT_WORKER_MEMORY"] = str(limits.memory_bytes)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "verify._worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            close_fds=True,
+        )
+        self.tasks = 0
+        # wait for the worker's imports (not charged to the first job's timeout)
+        assert self.proc.stdout is not None
+        try:
+            ready = _read_exact(self.proc.stdout, 1, time.monotonic() + STARTUP_TIMEOUT)
+        except (TimeoutError, _WorkerDied):
+            self.kill()
+            raise PdfTooComplex("the verifier could not start", limit="startup") from None
+        if ready != b"R":
+            self.kill()
+            raise PdfTooComplex("the verifier could not start", limit="startup")
+
+    def call(self, func: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> tuple[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        job = pickle.dumps((func, args), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self.proc.stdin.write(_HEADER.pack(len(job)) + job)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise _WorkerDied from exc
+        self.tasks += 1
+        deadline = time.monotonic() + timeout
+        (size,) = _HEADER.unpack(_read_exact(self.proc.stdout, _HEADER.size, deadline))
+        if size > MAX_RESULT:
+            raise _WorkerDied
+        result: tuple[str, Any] = pickle.loads(_read_exact(self.proc.stdout, size, deadline))  # noqa: S301 - our own child
+        return result
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+        for s in (self.proc.stdin, self.proc.stdout):
+            if s is not None:
+                s.close()
 
 
 class _Pool:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._limits: Limits | None = None
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._busy = 0
 
-    def get(self, limits: Limits) -> concurrent.futures.ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None or self._limits != limits:
-                if self._pool is not None:
-                    self._pool.shutdown(wait=False, cancel_futures=True)
-                ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(["verify.pdfcore"])
-                self._pool = concurrent.futures.ProcessPoolExecutor(
-                    max_workers=limits.workers,
-                    mp_context=ctx,
-                    initializer=_init,
-                    initargs=(limits.memory_bytes,),
-                    max_tasks_per_child=limits.max_tasks,
-                )
-                self._limits = limits
-            return self._pool
+    def acquire(self, limits: Limits) -> _Worker:
+        with self._cond:
+            while not self._idle and self._busy >= limits.workers:
+                self._cond.wait()
+            self._busy += 1
+            if self._idle:
+                return self._idle.pop()
+        try:
+            return _Worker(limits)
+        except BaseException:
+            with self._cond:
+                self._busy -= 1
+                self._cond.notify()
+            raise
 
-    def reset(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
-        """Kill the workers of ``pool`` (a job overran its time) and forget it."""
-        with self._lock:
-            procs = list(getattr(pool, "_processes", {}).values())
-            for p in procs:
-                if p.is_alive():
-                    p.kill()
-            pool.shutdown(wait=False, cancel_futures=True)
-            if self._pool is pool:
-                self._pool = None
+    def release(self, worker: _Worker | None, limits: Limits) -> None:
+        with self._cond:
+            self._busy -= 1
+            if worker is not None and worker.proc.poll() is None and worker.tasks < limits.max_tasks:
+                self._idle.append(worker)
+            elif worker is not None:
+                worker.kill()
+            self._cond.notify()
 
 
 _POOL = _Pool()
@@ -108,23 +162,20 @@ _POOL = _Pool()
 def run(func: Callable[..., T], *args: Any, limits: Limits = DEFAULT_LIMITS) -> T:
     """``func(*args)`` in a limited worker; its (picklable) result, :class:`PdfTooComplex` when a
     limit was hit, :class:`ChildFailed` for an unexpected error in the worker."""
-    for attempt in (1, 2):
-        pool = _POOL.get(limits)
-        future = pool.submit(_call, func, args)
-        try:
-            kind, payload = future.result(timeout=limits.timeout)
-            break
-        except concurrent.futures.TimeoutError:
-            _POOL.reset(pool)
-            raise PdfTooComplex(f"verification did not finish within {limits.timeout:.0f} s", limit="time") from None
-        except BrokenProcessPool:
-            # a worker died (killed by the kernel at its memory limit, or by another job's
-            # timeout): rebuild, and give an innocent job one more chance
-            _POOL.reset(pool)
-            if attempt == 2:
-                raise PdfTooComplex(
-                    "the verifier process was stopped by its resource limits", limit="process"
-                ) from None
+    worker = _POOL.acquire(limits)
+    keep: _Worker | None = worker
+    try:
+        kind, payload = worker.call(func, args, limits.timeout)
+    except TimeoutError:
+        worker.kill()
+        keep = None
+        raise PdfTooComplex(f"verification did not finish within {limits.timeout:.0f} s", limit="time") from None
+    except (_WorkerDied, pickle.UnpicklingError, EOFError):
+        worker.kill()
+        keep = None
+        raise PdfTooComplex("the verifier process was stopped by its resource limits", limit="process") from None
+    finally:
+        _POOL.release(keep, limits)
     if kind == "ok":
         result: T = payload
         return result
