@@ -157,7 +157,7 @@ def validate_certificate(
     CERTIFICATE_CHAIN_GENERAL_FAILURE).
     """
     when = at or clock.now()
-    if context is None and revocation != "soft-fail" and not cert.not_valid_before <= when <= cert.not_valid_after:
+    if revocation != "soft-fail" and not cert.not_valid_before <= when <= cert.not_valid_after:
         # Outside its validity the revocation status of a certificate is moot (and CRLs for that
         # time do not exist yet or any more): judge the chain alone, then report the validity.
         return validate_certificate(

@@ -95,46 +95,54 @@ def precheck(data: bytes) -> str | None:
     return None
 
 
+_TOKENS = re.compile(rb"[()\\\[\]%\n\r]|<<|>>|stream|endstream")
+
+
 def nesting_depth(data: bytes, limit: int = MAX_NESTING) -> int:
     """Maximum nesting of arrays and dictionaries outside strings, comments and streams,
-    stopping early past ``limit`` — deep nesting makes recursive parsers blow the stack."""
+    stopping early past ``limit`` — deep nesting makes recursive parsers blow the stack.
+    Linear: one regular-expression pass over the structural tokens, stream bodies skipped."""
     depth = best = 0
-    i, n = 0, len(data)
-    find = data.find
-    while i < n:
-        c = data[i]
-        if c == 0x28:  # ( literal string, with nesting and escapes
-            level = 1
-            i += 1
-            while i < n and level:
-                ch = data[i]
-                if ch == 0x5C:
-                    i += 2
-                    continue
-                level += (ch == 0x28) - (ch == 0x29)
-                i += 1
+    string = 0  # literal-string nesting level
+    comment = False
+    escape_at = -1
+    pos = 0
+    n = len(data)
+    while pos < n:
+        m = _TOKENS.search(data, pos)
+        if m is None:
+            break
+        tok, start, pos = m.group(), m.start(), m.end()
+        if comment:
+            if tok in (b"\n", b"\r"):
+                comment = False
             continue
-        if c == 0x25:  # % comment
-            j = find(b"\n", i)
-            i = n if j < 0 else j + 1
+        if string:
+            if tok == b"\\":
+                escape_at = pos  # the next byte is escaped
+                pos += 1
+            elif start == escape_at:
+                continue
+            elif tok == b"(":
+                string += 1
+            elif tok == b")":
+                string -= 1
             continue
-        if c == 0x73 and data.startswith(b"stream", i) and (i == 0 or data[i - 1] in b" \r\n\t>"):
-            j = find(b"endstream", i + 6)
-            i = n if j < 0 else j + 9
-            continue
-        if c == 0x5B or (c == 0x3C and i + 1 < n and data[i + 1] == 0x3C):
+        if tok == b"(":
+            string = 1
+        elif tok == b"%":
+            comment = True
+        elif tok == b"stream" and (start == 0 or data[start - 1 : start] in b" \r\n\t>"):
+            end = data.find(b"endstream", pos)
+            pos = n if end < 0 else end + 9
+        elif tok in (b"[", b"<<"):
             depth += 1
             if depth > best:
                 best = depth
                 if best > limit:
                     return best
-            i += 1 if c == 0x5B else 2
-            continue
-        if c == 0x5D or (c == 0x3E and i + 1 < n and data[i + 1] == 0x3E):
+        elif tok in (b"]", b">>"):
             depth = max(0, depth - 1)
-            i += 1 if c == 0x5D else 2
-            continue
-        i += 1
     return best
 
 
@@ -254,13 +262,17 @@ def _signature(reader: Any, data: bytes, sig: Any, inputs: PdfInputs) -> SigFact
         signer, signer_der, others = None, None, []
     crls, ocsps, dss_certs = _revinfo(reader, sig)
     extra = [*others, *dss_certs]
+    play = [c for c in (signer, *extra, *_tst_certs(sig)) if c is not None]
+    relevant = _relevant_crls([*inputs.crls, *crls], play, inputs.trust)
+    # One context (hard-fail revocation) for pyHanko's checks and ours: certvalidator caches the
+    # paths and CRL issuers it has validated, so the signer's chain is validated once.
     vc = validation_context(
         inputs.trust,
         at=inputs.at,
         other_certs=extra,
-        crls=[*inputs.crls, *crls],
+        crls=relevant,
         ocsps=ocsps,
-        revocation="soft-fail",
+        revocation="hard-fail",
     )
     intact = valid = False
     integrity_problem: str | None = None
@@ -305,11 +317,11 @@ def _signature(reader: Any, data: bytes, sig: Any, inputs: PdfInputs) -> SigFact
         cert_kw: dict[str, Any] = {
             "trust": inputs.trust,
             "intermediates": extra,
-            "crls": [*inputs.crls, *crls],
+            "crls": relevant,
             "ocsps": ocsps,
             "revocation": "hard-fail",
         }
-        path_now = validate_certificate(signer, at=inputs.at, **cert_kw)
+        path_now = validate_certificate(signer, at=inputs.at, context=vc, **cert_kw)
         poe = ts.time if ts is not None and ts.intact and ts.valid and ts.trusted else None
         if poe is not None and not path_now.trusted:
             # ETSI EN 319 102-1 §5.5: the timestamp proves the signature existed at ``poe``;
@@ -339,6 +351,46 @@ def _signature(reader: Any, data: bytes, sig: Any, inputs: PdfInputs) -> SigFact
         path_poe,
         len(crls) + len(ocsps),
     )
+
+
+def _tst_certs(sig: Any) -> list[x509.Certificate]:
+    """Certificates inside the signature timestamp token (the TSA's chain)."""
+    try:
+        for attr in sig.signer_info["unsigned_attrs"] or []:
+            if attr["type"].native == "signature_time_stamp_token":
+                sd = attr["values"][0]["content"]
+                return [c.chosen for c in sd["certificates"] or [] if c.name == "certificate"]
+    except (KeyError, ValueError, TypeError, IndexError):
+        pass
+    return []
+
+
+def _relevant_crls(crls: list[bytes], certs: list[x509.Certificate], trust: TrustList) -> list[bytes]:
+    """Only the CRLs issued by a CA on the paths in play (the signer's and the TSA's): the
+    validator checks every CRL it is given, and each costs a path validation of its issuer."""
+    by_subject: dict[bytes, x509.Certificate] = {}
+    for c in (*trust.intermediate_certs(), *trust.root_certs(), *certs):
+        by_subject.setdefault(c.subject.dump(), c)
+    wanted: set[bytes] = set()
+    todo = [c.issuer.dump() for c in certs]
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        ca = by_subject.get(name)
+        if ca is not None and ca.issuer.dump() != name:
+            todo.append(ca.issuer.dump())
+    out = []
+    for der in crls:
+        try:
+            from asn1crypto import crl as asn1crl
+
+            if asn1crl.CertificateList.load(der)["tbs_cert_list"]["issuer"].dump() in wanted:
+                out.append(der)
+        except (ValueError, TypeError, KeyError):
+            continue
+    return out
 
 
 def signer_info_of(contents: bytes) -> cms.SignerInfo:

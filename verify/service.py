@@ -17,7 +17,7 @@ import binascii
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from asn1crypto import cms, x509
@@ -67,6 +67,9 @@ class VerifyService:
     limits: sandbox.Limits = field(default_factory=lambda: sandbox.DEFAULT_LIMITS)
     #: extra anchors (e.g. ``ywt verify --trust``) added to every trust list this instance builds
     extra_anchors: tuple[x509.Certificate, ...] = ()
+    _crl_cache: tuple[tuple[tuple[str, int], ...], datetime, tuple[bytes, ...]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.seal_lookup is None:
@@ -79,7 +82,32 @@ class VerifyService:
         return tl.with_anchors(list(self.extra_anchors), "cli") if self.extra_anchors else tl
 
     def our_crls(self, session: Session) -> tuple[bytes, ...]:
-        return tuple(self.ca.current_crl(session, c.id) for c in self.ca.list_cas(session))
+        """The current CRL of every CA of ours, in-process (what ``/pki/cas/{id}/crl`` serves).
+
+        Cached while no CA has issued a newer CRL (one indexed query tells) and none is within
+        its refresh window, so a revocation is visible to the very next verification."""
+        import sqlalchemy as sa
+
+        from ca.models import CrlRecord
+
+        rows = session.exec(
+            sa.select(CrlRecord.ca_id, sa.func.max(CrlRecord.number)).group_by(CrlRecord.ca_id)  # type: ignore[call-overload]
+        ).all()
+        key = tuple(sorted((str(a), int(n)) for a, n in rows))
+        cached = self._crl_cache
+        if cached is not None and cached[0] == key and clock.now() < cached[1]:
+            return cached[2]
+        ders = tuple(self.ca.current_crl(session, c.id) for c in self.ca.list_cas(session))
+        from asn1crypto import crl as asn1crl
+
+        refresh = timedelta(hours=self.settings.crl_refresh_hours)
+        next_updates = [asn1crl.CertificateList.load(d)["tbs_cert_list"]["next_update"].native for d in ders]
+        valid_until = min((n for n in next_updates if n is not None), default=clock.now()) - refresh
+        rows = session.exec(
+            sa.select(CrlRecord.ca_id, sa.func.max(CrlRecord.number)).group_by(CrlRecord.ca_id)  # type: ignore[call-overload]
+        ).all()
+        self._crl_cache = (tuple(sorted((str(a), int(n)) for a, n in rows)), valid_until, ders)
+        return ders
 
     def _inputs(self, at: datetime | None) -> PdfInputs:
         with self.db.session() as s:

@@ -220,8 +220,21 @@ class TrustList:
         }
 
     def qr_pool(self) -> list[bytes]:
-        """DER certificates ``license.qr.verify_payload`` needs: QR signers and their CAs."""
-        return [a.cert_der for a in (*self.qr_signers, *self.intermediates, *self.anchors)]
+        """DER certificates ``license.qr.verify_payload`` needs: the QR signers and the CAs on
+        their chains (only those: every certificate in the pool is parsed per verification)."""
+        cas = {a.cert.subject.dump(): a for a in (*self.intermediates, *self.anchors)}
+        pool = [a.cert_der for a in self.qr_signers]
+        seen: set[bytes] = set()
+        todo = [a.cert.issuer.dump() for a in self.qr_signers]
+        while todo:
+            name = todo.pop()
+            ca = cas.get(name)
+            if ca is None or name in seen:
+                continue
+            seen.add(name)
+            pool.append(ca.cert_der)
+            todo.append(ca.cert.issuer.dump())
+        return pool
 
 
 def from_bundle(data: bytes, source: str = "cli") -> TrustList:
@@ -283,13 +296,32 @@ def verify_published(jws: str, trusted_roots: list[x509.Certificate]) -> dict[st
 class TrustService:
     """Builds the trust list from our CAs, the database and the configured PEM bundle."""
 
+    #: how long a built trust list is reused; changes made through this service apply at once
+    CACHE_SECONDS = 5.0
+
     def __init__(self, settings: Settings, ca: CaService, journal: Journal, bundle: Path | None = None) -> None:
         self.settings = settings
         self.ca = ca
         self.journal = journal
         self.bundle = bundle
+        self._cached: tuple[float, TrustList] | None = None
+
+    def invalidate(self) -> None:
+        self._cached = None
 
     def current(self, session: Session) -> TrustList:
+        """The trust list now (reused for :attr:`CACHE_SECONDS`: building it parses every
+        certificate, and verification asks for it on every request)."""
+        import time
+
+        cached = self._cached
+        if cached is not None and time.monotonic() - cached[0] < self.CACHE_SECONDS:
+            return cached[1]
+        built = self._build(session)
+        self._cached = (time.monotonic(), built)
+        return built
+
+    def _build(self, session: Session) -> TrustList:
         anchors: list[TrustAnchor] = []
         intermediates: list[TrustAnchor] = []
         for info in self.ca.list_cas(session):
@@ -338,6 +370,7 @@ class TrustService:
             )
             added.append(TrustAnchor(label, source, der))
         session.flush()
+        self.invalidate()
         return added
 
     def add_idp(
@@ -367,6 +400,7 @@ class TrustService:
         session.add(row)
         self.journal.append(session, actor=actor, action="trust.add-idp", target=issuer[:300], data={"name": name})
         session.flush()
+        self.invalidate()
         return TrustedIdp(row.name, row.source, issuer, jwks, jwks_uri)
 
     def remove(self, session: Session, ident: str, *, actor: str) -> bool:
@@ -374,6 +408,7 @@ class TrustService:
         if row is None:
             return False
         session.delete(row)
+        self.invalidate()
         self.journal.append(session, actor=actor, action="trust.remove", target=ident, data={"kind": row.kind})
         return True
 
