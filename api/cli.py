@@ -284,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     from api import cli_verify
 
     cli_verify.add_commands(sub, pki)
+    from api import cli_identity
+
+    cli_identity.add_commands(sub)
     return p
 
 

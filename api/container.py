@@ -14,6 +14,8 @@ from core.meta import bind_master_key
 from core.pii import PiiVault
 from core.secrets import MasterKey, load_master_key
 from core.settings import Settings
+from identity.service import IdentityService
+from identity.tokens import AccessTokenClaims
 from keys import KeyFormatError, KeyStore, normalize_spki, verify
 from license.service import LicenseService
 from seal.service import SealService
@@ -33,6 +35,7 @@ class Services:
     ca: CaService
     blobs: BlobStore
     pii: PiiVault
+    identity: IdentityService
     started_report: list[str] = field(default_factory=list)
     #: bearer token -> Principal (api.auth); installed by identity/ when its OIDC provider is wired
     token_verifier: Any = None
@@ -68,7 +71,10 @@ def build_services(settings: Settings) -> Services:
     journal = Journal(settings.audit_checkpoint_every)
     keystore = KeyStore(master, journal)
     ca = CaService(settings, keystore, journal)
-    services = Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
+    pii = PiiVault(master)
+    identity = IdentityService(settings, db, master, keystore, ca, journal, pii)
+    services = Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), pii, identity)
+    services.token_verifier = bearer_verifier(identity)
     services.seal = SealService(
         db=db, keys=keystore, ca=ca, journal=journal, blobs=services.blobs, max_pdf_bytes=settings.max_upload_bytes
     )
@@ -76,6 +82,26 @@ def build_services(settings: Settings) -> Services:
     trust = TrustService(settings, ca, journal, settings.trust_bundle)
     services.verifier = VerifyService(settings, db, ca, journal, trust)
     return services
+
+
+def bearer_verifier(identity: IdentityService) -> Any:
+    """``services.token_verifier``: our RFC 9068 access token -> :class:`api.auth.Principal`."""
+    from api.auth import Principal
+
+    def verify(token: str) -> Principal:
+        c: AccessTokenClaims = identity.verify_access_token(token)
+        return Principal(
+            subject=c.account_id or c.subject,  # a person: our account id, whatever sub the client sees
+            kind=c.kind,
+            client_id=c.client_id,
+            scopes=c.scopes,
+            roles=c.roles,
+            entity_uscc=c.entity_uscc,
+            acr=c.acr,
+            token_id=c.token_id,
+        )
+
+    return verify
 
 
 def _build_licenses(services: Services) -> LicenseService:
@@ -107,6 +133,8 @@ def initialise(services: Services, *, demo: bool) -> list[str]:
             created = services.ca.init_pki(session, actor="ywt-init")
             report.append(f"PKI initialised: {len(created)} CAs")
             report.extend(f"  {c.id:16} {c.subject}" for c in created)
+        for key in services.identity.ensure_signing_keys(session):
+            report.append(f"token-signing key {key.alg}: kid {key.kid[:16]}…")
     attach_checkpoint_signer(services)
     if services.licenses is not None:
         with services.db.session() as session:
