@@ -80,7 +80,7 @@ def build_services(settings: Settings) -> Services:
     )
     services.licenses = _build_licenses(services)
     trust = TrustService(settings, ca, journal, settings.trust_bundle)
-    services.verifier = VerifyService(settings, db, ca, journal, trust)
+    services.verifier = VerifyService(settings, db, ca, journal, trust, identity=identity)
     return services
 
 

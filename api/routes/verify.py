@@ -145,6 +145,19 @@ async def verify_qr(request: Request, services: ServicesDep) -> JSONResponse:
     return report_response(report)
 
 
+class TokenIn(BaseModel):
+    token: str = Field(description="a compact JWS/JWT: ID or access token", max_length=20_000)
+    audience: str | None = Field(default=None, description="check that the token is meant for this audience")
+    at: str | None = None
+
+
+@router.post("/token", response_class=JSONResponse)
+def verify_token(services: ServicesDep, body: TokenIn) -> JSONResponse:
+    """A token of ours or of an IdP on the trust list (national IdP): signature with the
+    issuer's JWKS, times, audience, and for ours the deny list."""
+    return report_response(verifier(services).verify_token(body.token, audience=body.audience, at=parse_at(body.at)))
+
+
 @trust_router.get("/trust-list", response_class=Response, responses={200: {"content": {JOSE: {}}}})
 def trust_list(services: ServicesDep, session: SessionDep) -> Response:
     """The trust list, signed: a JWS (compact, ES256, ``x5c``) by a Service CA key. Format in
