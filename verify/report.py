@@ -9,9 +9,16 @@ any FAILED check makes TOTAL-FAILED, otherwise any INDETERMINATE check makes IND
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
+
+BEIJING = timezone(timedelta(hours=8), "CST")
+"""China Standard Time: what people reading the reports expect (machine fields stay UTC ISO 8601)."""
+
+
+def beijing(dt: datetime) -> str:
+    return dt.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S") + "（北京时间）"
 
 
 class Indication(StrEnum):
@@ -120,6 +127,42 @@ VERDICT_EN = {
 }
 
 
+KIND_VERDICT_ZH = {
+    "qr": {
+        Indication.TOTAL_PASSED: "验证通过：证照真实、当前有效",
+        Indication.INDETERMINATE: "无法确认：请勿仅凭此二维码办理业务",
+        Indication.TOTAL_FAILED: "验证失败：证照无效或二维码不可信",
+    },
+    "token": {
+        Indication.TOTAL_PASSED: "验证通过：令牌真实有效",
+        Indication.INDETERMINATE: "无法确认：令牌签发者或状态无法确认",
+        Indication.TOTAL_FAILED: "验证失败：令牌无效",
+    },
+    "certificate": {
+        Indication.TOTAL_PASSED: "验证通过：证书可信且有效",
+        Indication.INDETERMINATE: "无法确认：证书无法链接到信任列表或状态未知",
+        Indication.TOTAL_FAILED: "验证失败：证书无效",
+    },
+}
+KIND_VERDICT_EN = {
+    "qr": {
+        Indication.TOTAL_PASSED: "Valid: the licence is genuine and currently valid",
+        Indication.INDETERMINATE: "Cannot be confirmed: do not rely on this code alone",
+        Indication.TOTAL_FAILED: "Invalid: the licence is not valid or the code is not genuine",
+    },
+    "token": {
+        Indication.TOTAL_PASSED: "Valid: the token is genuine and current",
+        Indication.INDETERMINATE: "Cannot be confirmed: issuer or status unknown",
+        Indication.TOTAL_FAILED: "Invalid: the token must not be accepted",
+    },
+    "certificate": {
+        Indication.TOTAL_PASSED: "Valid: the certificate is trusted and valid",
+        Indication.INDETERMINATE: "Cannot be confirmed: no chain to the trust list, or status unknown",
+        Indication.TOTAL_FAILED: "Invalid: the certificate must not be relied on",
+    },
+}
+
+
 @dataclass(frozen=True)
 class Party:
     """Who a certificate names (no personal identifiers beyond names shown in the cert)."""
@@ -184,7 +227,7 @@ class SignatureReport:
     def summary_zh(self) -> str:
         who = self.seal.name if self.seal else (self.signer.common_name if self.signer else "未知签署者")
         when = self.timestamp_time or self.signing_time
-        when_s = f"于 {when.astimezone().strftime('%Y-%m-%d %H:%M')} " if when else ""
+        when_s = f"于 {beijing(when)} " if when else ""
         head = f"「{who}」{when_s}签章：{VERDICT_ZH[self.indication]}"
         bad = [c.message_zh or c.message for c in self.checks if c.status in (Status.FAILED, Status.INDETERMINATE)]
         return head + ("。原因：" + "；".join(bad) if bad else "。")
@@ -252,7 +295,7 @@ class DocumentReport:
 
     def summary_zh(self) -> str:
         n = len(self.signatures)
-        head = VERDICT_ZH[self.indication]
+        head = KIND_VERDICT_ZH.get(self.kind, VERDICT_ZH)[self.indication]
         if self.kind == "pdf":
             head += f"（共 {n} 个签章）"
         reasons = [c.message_zh or c.message for c in self.checks if c.status in (Status.FAILED, Status.INDETERMINATE)]
@@ -260,7 +303,7 @@ class DocumentReport:
 
     def summary_en(self) -> str:
         reasons = [c.message for c in self.checks if c.status in (Status.FAILED, Status.INDETERMINATE)]
-        head = VERDICT_EN[self.indication]
+        head = KIND_VERDICT_EN.get(self.kind, VERDICT_EN)[self.indication]
         if self.kind == "pdf":
             head += f" ({len(self.signatures)} signature(s))"
         return head + (". " + "; ".join(reasons) if reasons else ".")

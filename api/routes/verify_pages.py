@@ -14,13 +14,54 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import ServicesDep, SessionDep
-from api.pages import render
+from api.pages import render, templates
 from api.problems import status_for
 from api.routes.verify import parse_at, verifier
 from core.errors import YwtError
 from verify.report import DocumentReport, Indication
 
 router = APIRouter(include_in_schema=False)
+
+CHECK_LABELS = {
+    "byte-range": "签名范围",
+    "integrity": "签名完整性",
+    "certificate": "签章证书",
+    "chain": "证书链",
+    "revocation": "吊销状态",
+    "validity": "有效期",
+    "key-usage": "证书用途",
+    "timestamp": "时间戳",
+    "modifications": "签后修改",
+    "seal-status": "印章状态",
+    "parse": "文件格式",
+    "signatures": "签章",
+    "appended-data": "追加数据",
+    "whole-file": "整体覆盖",
+    "signature": "签名",
+    "live-status": "证照状态",
+    "issuer": "签发者",
+    "audience": "受众",
+    "header": "令牌头部",
+}
+
+
+def _beijing_filter(value: object) -> str:
+    """ISO 8601 (UTC) -> Beijing time for people; anything else unchanged."""
+    from datetime import datetime
+
+    from verify.report import beijing
+
+    if isinstance(value, datetime):
+        return beijing(value)
+    if isinstance(value, str):
+        try:
+            return beijing(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    return "未知"
+
+
+templates.env.filters.setdefault("beijing", _beijing_filter)
 
 TONE = {Indication.TOTAL_PASSED: "ok", Indication.INDETERMINATE: "warn", Indication.TOTAL_FAILED: "bad"}
 SYMBOL = {Indication.TOTAL_PASSED: "✔", Indication.INDETERMINATE: "？", Indication.TOTAL_FAILED: "✘"}
@@ -39,6 +80,7 @@ def _view(report: DocumentReport) -> dict[str, Any]:
         "tone": TONE[ind],
         "symbol": SYMBOL[ind],
         "headline": HEADLINE[ind],
+        "labels": CHECK_LABELS,
     }
 
 
