@@ -139,7 +139,17 @@ def _time_checks(f: SigFacts, reg: RegistryStatus | None) -> list[Check]:
                     f"签章证书已于 {_fmt(revoked_at)} 吊销，且无时间戳证明签章早于吊销",
                 )
             )
-        elif poe >= revoked_at:
+        elif poe == revoked_at:
+            out.append(
+                r.indeterminate(
+                    "revocation",
+                    Sub.REVOKED_NO_POE,
+                    f"the certificate was revoked at {_fmt(revoked_at)}, the very second of the timestamp:"
+                    " the order cannot be proven",
+                    f"证书吊销时间与时间戳同为 {_fmt(revoked_at)}，无法证明签章早于吊销",
+                )
+            )
+        elif poe > revoked_at:
             out.append(
                 r.failed(
                     "revocation",
@@ -315,6 +325,16 @@ def decide(
 ) -> DocumentReport:
     """Turn facts into the ETSI report (see the module docstring for the policy)."""
     doc: list[Check] = []
+    if facts.internal_problem is not None:
+        doc.append(
+            r.indeterminate(
+                "parse",
+                Sub.GENERIC,
+                f"the document could not be analysed: {facts.internal_problem[:200]}",
+                "文件无法完成核验（未能解析其中的签名结构）",
+            )
+        )
+        return DocumentReport("pdf", facts.sha256, facts.size, inputs.at, tuple(doc))
     if facts.parse_problem is not None:
         doc.append(
             r.failed("parse", Sub.FORMAT_FAILURE, f"not a valid PDF: {facts.parse_problem}", "文件格式损坏，无法解析")

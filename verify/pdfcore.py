@@ -81,6 +81,8 @@ class PdfFacts:
     trailing_bytes: int = 0
     signatures: tuple[SigFacts, ...] = ()
     certified: bool = False
+    #: the analysis itself failed unexpectedly (not the file's fault as far as we know)
+    internal_problem: str | None = None
 
 
 def precheck(data: bytes) -> str | None:
@@ -194,11 +196,29 @@ def _revinfo(reader: Any, sig: Any) -> tuple[list[bytes], list[bytes], list[x509
     certs: list[x509.Certificate] = []
     try:
         dss = DocumentSecurityStore.read_dss(reader)
-        crls += [bytes(ref.get_object().data) for ref in dss.crls]
-        ocsps += [bytes(ref.get_object().data) for ref in dss.ocsps]
-        certs += [c if isinstance(c, x509.Certificate) else x509.Certificate.load(c) for c in dss.certs.values()]
     except NoDSSFoundError:
-        pass
+        dss = None
+    except Exception:  # a malformed DSS is no validation data, not a reason to fail the file
+        dss = None
+    if dss is not None:
+        try:
+            crls += [bytes(ref.get_object().data) for ref in dss.crls]
+            ocsps += [bytes(ref.get_object().data) for ref in dss.ocsps]
+            for c in dss.certs.values():
+                if isinstance(c, x509.Certificate):
+                    certs.append(c)
+                else:  # a reference to a stream holding the DER certificate
+                    obj = c.get_object() if hasattr(c, "get_object") else c
+                    certs.append(x509.Certificate.load(bytes(obj.data if hasattr(obj, "data") else obj)))
+        except Exception:  # noqa: S110 - keep what was read; the rest of the DSS is unusable
+            pass
+    return _archival(sig, crls, ocsps, certs)
+
+
+def _archival(
+    sig: Any, crls: list[bytes], ocsps: list[bytes], certs: list[x509.Certificate]
+) -> tuple[list[bytes], list[bytes], list[x509.Certificate]]:
+    """Adobe's revocation-info-archival signed attribute (revocation data inside the CMS)."""
     try:
         si = sig.signer_info
         for attr in si["signed_attrs"] or []:
@@ -206,7 +226,7 @@ def _revinfo(reader: Any, sig: Any) -> tuple[list[bytes], list[bytes], list[x509
                 for val in attr["values"]:
                     crls += [c.dump() for c in val["crl"] or []]
                     ocsps += [o.dump() for o in val["ocsp"] or []]
-    except (KeyError, ValueError, TypeError):
+    except Exception:  # noqa: S110 - a malformed archival attribute carries no usable revocation data
         pass
     return crls, ocsps, certs
 

@@ -148,7 +148,7 @@ class VerifyService:
         try:
             return sandbox.run(analyse, data, inputs, limits=self.limits)
         except sandbox.ChildFailed as exc:
-            return PdfFacts(len(data), hashlib.sha256(data).hexdigest(), f"the parser failed: {exc}")
+            return PdfFacts(len(data), hashlib.sha256(data).hexdigest(), None, internal_problem=str(exc))
 
     def verify_pdf(self, data: bytes, *, at: datetime | None = None, actor: str = "anonymous") -> DocumentReport:
         """Verify every signature of a PDF (ETSI report). Raises only for input that is not a
@@ -385,7 +385,7 @@ def verify_pdf_standalone(
     try:
         facts = sandbox.run(analyse, data, inputs, limits=limits)
     except sandbox.ChildFailed as exc:
-        facts = PdfFacts(len(data), hashlib.sha256(data).hexdigest(), f"the parser failed: {exc}")
+        facts = PdfFacts(len(data), hashlib.sha256(data).hexdigest(), None, internal_problem=str(exc))
     return decide(facts, inputs, lambda _der: None)
 
 

@@ -50,3 +50,26 @@ class YwtSignatureValidator(DefaultSignatureValidator):
 
 
 SIGNATURE_VALIDATOR = YwtSignatureValidator()
+
+
+def install_as_default() -> None:
+    """Make SM2 support the default wherever pyhanko-certvalidator/pyHanko build a validation
+    context of their own.
+
+    Needed because not every nested context inherits the caller's validator: certvalidator
+    0.33 validates a delegated OCSP responder that carries ``id-pkix-ocsp-nocheck`` (RFC 6960
+    §4.2.2.2.1; our responders do) in a fresh ``ValidationContext`` built without the
+    ``signature_validator`` argument (``revinfo/validate_ocsp.py``,
+    ``_validate_delegated_ocsp_provenance``), and pyHanko's ``validate_sig_integrity`` falls back
+    to a fresh default. Replacing the default class in those two modules (the only places that
+    name it) closes the gap for SM2 OCSP responses embedded in PAdES B-LT documents. Idempotent;
+    RSA/ECDSA behaviour is unchanged (our class delegates to the default for them).
+    """
+    from pyhanko.sign.validation import generic_cms
+    from pyhanko_certvalidator import context
+
+    setattr(context, "DefaultSignatureValidator", YwtSignatureValidator)  # noqa: B010 - patching a library default
+    setattr(generic_cms, "DefaultSignatureValidator", YwtSignatureValidator)  # noqa: B010
+
+
+install_as_default()

@@ -25,9 +25,7 @@ def _ywt(home: Path, *args: str, db: str | None = None) -> subprocess.CompletedP
     )
 
 
-def test_cli_verify_with_installation(
-    services: Services, sealed: Callable[..., bytes], tmp_path: Path
-) -> None:
+def test_cli_verify_with_installation(services: Services, sealed: Callable[..., bytes], tmp_path: Path) -> None:
     pdf = tmp_path / "sealed.pdf"
     pdf.write_bytes(sealed(Family.SM2))
     home, db = services.settings.home, services.settings.database_url
