@@ -136,6 +136,45 @@ def cmd_trust_bundle(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_trust_add(args: argparse.Namespace, settings: Settings) -> int:
+    """Operators: trust another CA (national platform CA, accredited CA) or an external IdP."""
+    from api.container import build_services
+
+    services = build_services(settings)
+    try:
+        assert services.verifier is not None
+        trust = services.verifier.trust
+        with services.db.session() as session:
+            if args.ca:
+                added = trust.add_ca(
+                    session, Path(args.ca).read_bytes(), name=args.name or "", source=args.source, actor="cli"
+                )
+                for a in added:
+                    print(f"trusted CA {a.sha256}  {a.subject}")
+                if not added:
+                    print("already trusted")
+            else:
+                import json as _json
+
+                jwks = _json.loads(Path(args.jwks).read_text()) if args.jwks else None
+                idp = trust.add_idp(
+                    session,
+                    issuer=args.idp,
+                    name=args.name or args.idp,
+                    source=args.source,
+                    actor="cli",
+                    jwks=jwks,
+                    jwks_uri=args.jwks_uri,
+                )
+                print(f"trusted IdP {idp.issuer} ({idp.name})")
+    except YwtError as exc:
+        print(f"ywt: {exc.title}: {exc.detail}", file=sys.stderr)
+        return 1
+    finally:
+        services.close()
+    return 0
+
+
 def add_commands(sub: Any, pki: Any) -> None:
     s = sub.add_parser(
         "verify",
@@ -152,3 +191,12 @@ def add_commands(sub: Any, pki: Any) -> None:
     t = pki.add_parser("trust-bundle", help="export the trust list's anchors (and licence QR signers) as PEM")
     t.add_argument("--out")
     t.set_defaults(func=cmd_trust_bundle)
+    a = pki.add_parser("trust-add", help="trust an external CA (PEM bundle) or identity provider for verification")
+    what_add = a.add_mutually_exclusive_group(required=True)
+    what_add.add_argument("--ca", help="PEM bundle (or DER) of CA certificates, e.g. the national platform CA")
+    what_add.add_argument("--idp", help="issuer URL of an OpenID provider, e.g. the national IdP")
+    a.add_argument("--jwks", help="with --idp: the provider's JWKS (JSON file)")
+    a.add_argument("--jwks-uri", help="with --idp: where to fetch the JWKS")
+    a.add_argument("--name", help="display name")
+    a.add_argument("--source", default="accredited", help="national | accredited | ...")
+    a.set_defaults(func=cmd_trust_add)

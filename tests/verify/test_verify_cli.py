@@ -95,3 +95,21 @@ def test_cli_at_validates_as_of_a_past_time(
     assert r.returncode == 0
     r = _ywt(home, "verify", str(pdf), "--at", "not-a-time", db=db)
     assert r.returncode == 3
+
+
+def test_cli_trust_add(services: Services, tmp_path: Path) -> None:
+    from asn1crypto import pem
+
+    from tests.verify.pdfkit import FOREIGN
+
+    home, db = services.settings.home, services.settings.database_url
+    ca = tmp_path / "national.pem"
+    ca.write_bytes(pem.armor("CERTIFICATE", FOREIGN.root.dump()))
+    r = _ywt(home, "pki", "trust-add", "--ca", str(ca), "--name", "国家平台CA", "--source", "national", db=db)
+    assert r.returncode == 0 and "trusted CA" in r.stdout, r.stderr
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(pem.armor("CERTIFICATE", FOREIGN.leaf.dump()))
+    r = _ywt(home, "pki", "trust-add", "--ca", str(leaf), db=db)
+    assert r.returncode == 1 and "not a CA certificate" in r.stderr
+    bundle = _ywt(home, "pki", "trust-bundle", db=db).stdout
+    assert "国家平台CA [national]" in bundle
