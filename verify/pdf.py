@@ -33,7 +33,7 @@ from asn1crypto import x509
 
 from verify import report as r
 from verify.pdfcore import PdfFacts, PdfInputs, SigFacts
-from verify.report import Check, DocumentReport, Party, SealIdentity, SignatureReport, Status, Sub
+from verify.report import Check, DocumentReport, Party, SealIdentity, SignatureReport, Sub
 
 
 @dataclass(frozen=True)
@@ -432,6 +432,3 @@ def decide(
         tuple(reports),
         {"revisions": facts.revisions, "certified": facts.certified, "trailing_bytes": facts.trailing_bytes},
     )
-
-
-_ = Status  # re-export convenience for callers that filter checks

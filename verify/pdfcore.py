@@ -18,7 +18,7 @@ from typing import Any
 
 from asn1crypto import cms, x509
 
-from verify.certs import PathResult, run_sync, validate_certificate, validation_context
+from verify.certs import PathResult, validate_certificate, validation_context
 from verify.sandbox import ResourceLimit
 from verify.trust import TrustList
 
@@ -417,6 +417,3 @@ def signer_info_of(contents: bytes) -> cms.SignerInfo:
     """First SignerInfo of a CMS blob (used by tests and the SM2 peer check)."""
     ci = cms.ContentInfo.load(contents)
     return ci["content"]["signer_infos"][0]
-
-
-_ = run_sync  # re-exported for the sandbox's warm-up

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -35,7 +34,7 @@ from verify import sandbox
 from verify.certs import PathResult, run_sync, validate_certificate, validation_context
 from verify.errors import BadCertificate, EmptyInput, InputTooLarge, NotAPdf, PdfTooComplex
 from verify.pdf import RegistryStatus, decide
-from verify.pdfcore import PdfFacts, PdfInputs, analyse, precheck
+from verify.pdfcore import PdfFacts, PdfInputs, analyse
 from verify.report import Check, DocumentReport, Sub
 from verify.trust import TrustList, TrustService, load_certificates
 
@@ -532,7 +531,3 @@ def _ses_timestamp_check(token_der: bytes, signature_value: bytes, inputs: PdfIn
             CheckStatus.INDETERMINATE, "the TSA is not on the trust list", kw.get("timestamp"), "NO_POE"
         )
     return TimestampCheck(CheckStatus.PASSED, f"timestamped at {kw['timestamp'].isoformat()}", kw["timestamp"])
-
-
-Reader = Callable[[bytes], bytes]
-_ = precheck
