@@ -77,7 +77,9 @@ def _read_exact(stream: IO[bytes], n: int, deadline: float) -> bytes:
 
 class _Worker:
     def __init__(self, limits: Limits) -> None:
-        env = dict(os.environ)
+        # least privilege: the worker parses untrusted bytes and needs none of the service's
+        # settings or secrets (YWT_MASTER_KEY, database URL)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("YWT_")}
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         env["YWT_WORKER_MEMORY"] = str(limits.memory_bytes)
         self.proc = subprocess.Popen(
