@@ -151,6 +151,7 @@ def test_sandbox_bounds_memory_and_time() -> None:
     limits = sandbox.Limits(memory_bytes=400 * 1024 * 1024, timeout=3, workers=1)
     with pytest.raises(PdfTooComplex):
         sandbox.run(hogs.hog_memory, 2000, limits=limits)
+    assert sandbox.run(hogs.hog_memory, 1, limits=limits) == 1  # a warm worker: time the job alone
     t0 = time.monotonic()
     with pytest.raises(PdfTooComplex):
         sandbox.run(hogs.spin, 60.0, limits=limits)
