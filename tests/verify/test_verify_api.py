@@ -344,3 +344,20 @@ def test_pages(client: TestClient, sealed: Callable[..., bytes], licence: Any) -
     assert img.status_code == 200 and img.content.startswith(b"\x89PNG")
     bad = client.get("/v/not-a-code")
     assert bad.status_code == 400 and "二维码无效" in bad.text
+
+
+def test_page_qr_photo_and_text(client: TestClient, licence: Any, licence_pdf: bytes, tmp_path: Any) -> None:
+    import subprocess
+
+    (tmp_path / "l.pdf").write_bytes(licence_pdf)
+    subprocess.run(
+        ["pdftoppm", "-r", "150", "-jpeg", "-f", "1", "-l", "1", str(tmp_path / "l.pdf"), str(tmp_path / "p")],
+        check=True,
+    )
+    jpg = next(tmp_path.glob("p-*.jpg")).read_bytes()
+    r = client.post("/verify", files={"file": ("photo.jpg", jpg, "image/jpeg")})
+    assert r.status_code == 200 and "证照真实、当前有效" in r.text and licence.number in r.text
+    r = client.post("/verify", data={"qr_text": licence.qr_url})
+    assert r.status_code == 200 and "真实有效" in r.text
+    r = client.post("/verify", data={"qr_text": "not a code"})
+    assert r.status_code == 400 and "无法验真" in r.text
