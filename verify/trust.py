@@ -23,6 +23,7 @@ roots obtained out of band (``ywt pki trust-bundle`` or the ECDSA root's fingerp
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -219,22 +220,19 @@ class TrustList:
             "qr_signers": [a.as_dict() for a in self.qr_signers],
         }
 
-    def qr_pool(self) -> list[bytes]:
-        """DER certificates ``license.qr.verify_payload`` needs: the QR signers and the CAs on
-        their chains (only those: every certificate in the pool is parsed per verification)."""
+    @functools.cached_property
+    def _qr_pool(self) -> tuple[bytes, ...]:
         cas = {a.cert.subject.dump(): a for a in (*self.intermediates, *self.anchors)}
         pool = [a.cert_der for a in self.qr_signers]
-        seen: set[bytes] = set()
-        todo = [a.cert.issuer.dump() for a in self.qr_signers]
-        while todo:
-            name = todo.pop()
-            ca = cas.get(name)
-            if ca is None or name in seen:
-                continue
-            seen.add(name)
-            pool.append(ca.cert_der)
-            todo.append(ca.cert.issuer.dump())
-        return pool
+        issuers = {a.cert.issuer.dump() for a in self.qr_signers}
+        pool += [cas[name].cert_der for name in sorted(issuers) if name in cas]
+        return tuple(pool)
+
+    def qr_pool(self) -> list[bytes]:
+        """DER certificates ``license.qr.verify_payload`` needs: the QR signers (trusted as
+        such) and the CAs that issued them (so a look-alike naming that CA is refused). Only
+        those: every certificate in the pool is parsed on every verification."""
+        return list(self._qr_pool)
 
 
 def from_bundle(data: bytes, source: str = "cli") -> TrustList:
