@@ -322,9 +322,7 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
         scheme = SignatureScheme.from_x509_oid(algo["algorithm"].dotted)
     except KeyError:
         return False
-    return verify(
-        parent.public_key.dump(), scheme, child["tbs_certificate"].dump(), child["signature_value"].native
-    )
+    return verify(parent.public_key.dump(), scheme, child["tbs_certificate"].dump(), child["signature_value"].native)
 
 
 def _chain_ok(leaf: _Candidate, pool: Sequence[_Candidate]) -> bool:
@@ -525,9 +523,7 @@ def lookup_status(session: Session, identifier: str, *, today: date | None = Non
     current = row
     if row.superseded_by is not None:
         newest = session.exec(
-            select(LicenceRow)
-            .where(LicenceRow.lineage_id == row.lineage_id)
-            .order_by(col(LicenceRow.version).desc())
+            select(LicenceRow).where(LicenceRow.lineage_id == row.lineage_id).order_by(col(LicenceRow.version).desc())
         ).first()
         current = newest or row
     return LiveStatus(

@@ -761,8 +761,8 @@ class LicenseService:
                 session.flush()
             except IntegrityError:  # the same identifier twice: a concurrent correction won
                 raise InvalidStatusChange("correct", "being corrected concurrently") from None
-            action = "license.correct" if p.previous is not None else (
-                "license.import" if p.digitised else "license.issue"
+            action = (
+                "license.correct" if p.previous is not None else ("license.import" if p.digitised else "license.issue")
             )
             self.journal.append(
                 session,

@@ -382,4 +382,3 @@ def shared_pdf(licenses: LicensesDep, request: Request, token: str) -> Response:
     got = Shares(licenses).access(token, want_pdf=True, requester=_requester(request))
     assert got.pdf is not None
     return _pdf_response(got.pdf, f"licence-{got.licence.serial}-{got.licence.version:03d}.pdf", got.licence.status)
-

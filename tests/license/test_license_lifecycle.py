@@ -142,7 +142,9 @@ def test_search_filters(licensing: LicenseService, services: Any) -> None:
     with services.db.session() as s:
         by_type = licensing.search(s, ISSUER, SearchFilters(type_code=FOOD))
         by_holder = licensing.search(
-            s, ISSUER, SearchFilters(holder_kind="person", holder_code=" 120101199001011239 ")  # type: ignore[arg-type]
+            s,
+            ISSUER,
+            SearchFilters(holder_kind="person", holder_code=" 120101199001011239 "),  # type: ignore[arg-type]
         )
         by_number = licensing.search(s, ISSUER, SearchFilters(number="JY21201160000101"))
         by_date = licensing.search(s, ISSUER, SearchFilters(issued_from=date(2000, 1, 1), issued_to=date(2000, 12, 31)))
