@@ -23,9 +23,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final
 
-from segno import encoder as _enc
+from segno import encoder as _segno_encoder
 
 __all__ = ["find_and_apply_best_mask", "install"]
+
+_enc: Any = _segno_encoder  # untyped internals of segno: kept inside this module
 
 _ORIGINAL: Final[Callable[..., Any]] = _enc.find_and_apply_best_mask
 _RUNS: Final = re.compile(r"0{5,}|1{5,}")
