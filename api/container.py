@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,8 +73,15 @@ def build_services(settings: Settings) -> Services:
     return services
 
 
-def _build_licenses(services: Services) -> LicenseService:
+@functools.lru_cache(maxsize=1)
+def _stub_legal_entities() -> Any:
+    """The legal-entity DB stub over the synthetic data set (built once per process: ~1 s)."""
     from identity.sources import build_sources
+
+    return build_sources().legal_entity
+
+
+def _build_licenses(services: Services) -> LicenseService:
     from license.seal_adapter import SealServiceSealer
 
     return LicenseService(
@@ -83,7 +91,7 @@ def _build_licenses(services: Services) -> LicenseService:
         blobs=services.blobs,
         pii=services.pii,
         ca=services.ca,
-        entities=build_sources().legal_entity,
+        entities=_stub_legal_entities,
         sealer=SealServiceSealer(services.seal),
     )
 

@@ -322,7 +322,7 @@ class LicenseService:
         blobs: BlobStore,
         pii: PiiVault,
         ca: CaService,
-        entities: LegalEntitySource,
+        entities: LegalEntitySource | Callable[[], LegalEntitySource],
         persons: PersonDirectory | None = None,
         sealer: PdfSealer | None = None,
     ) -> None:
@@ -332,9 +332,16 @@ class LicenseService:
         self.blobs = blobs
         self.pii = pii
         self.ca = ca
-        self.entities = entities
+        self._entities = entities
         self.persons = persons
         self.sealer = sealer
+
+    @property
+    def entities(self) -> LegalEntitySource:
+        """The legal-entity DB (法人库) source; built on first use when given as a factory."""
+        if callable(self._entities) and not hasattr(self._entities, "lookup"):
+            self._entities = self._entities()
+        return self._entities  # type: ignore[return-value]
 
     # -------------------------------------------------------------------------- set-up
     def ensure_setup(self, session: Session, *, actor: str = "ywt-init") -> list[str]:
