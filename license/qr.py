@@ -489,6 +489,9 @@ class LiveStatus:
     status_changed_at: datetime | None = None
     current_identifier: str | None = None
     digitised: bool = False
+    seal_id: str | None = None  # the seal (seal/'s registry id) that sealed this version
+    seal_name: str | None = None
+    signing_time: datetime | None = None
 
     @property
     def found(self) -> bool:
@@ -543,6 +546,9 @@ def lookup_status(session: Session, identifier: str, *, today: date | None = Non
         status_changed_at=row.status_changed_at,
         current_identifier=current.identifier,
         digitised=row.digitised,
+        seal_id=row.seal_id,
+        seal_name=row.seal_name,
+        signing_time=row.signing_time,
     )
 
 

@@ -319,3 +319,23 @@ def test_invalid_type_definitions_are_refused(http: Any, services: Any, mutate: 
     body = _problem(http.post("/license/v1/types", json=t, headers=bearer(OPERATOR_TOKEN)), 400, "license-invalid-type")
     assert body["path"].startswith(path)
     assert stored_state(services) == before
+
+
+def test_search_by_holder_keeps_the_id_number_out_of_urls(http: Any) -> None:
+    lic = _issue(http, QUALIFICATION, person_data()).json()
+    _issue(http, FOOD, food_data())
+    body = {"holder_kind": "person", "holder_code": DEMO_CITIZEN.id_number.lower()}
+    found = http.post("/license/v1/licenses/search", json=body, headers=bearer(ISSUER_TOKEN)).json()
+    assert [i["id"] for i in found["items"]] == [lic["id"]]
+    by_company = http.post(
+        "/license/v1/licenses/search",
+        json={"holder_kind": "entity", "holder_code": DEMO_COMPANY.uscc, "status": "valid"},
+        headers=bearer(ISSUER_TOKEN),
+    ).json()
+    assert by_company["total"] == 1 and by_company["items"][0]["type_code"] == FOOD
+    _problem(
+        http.post("/license/v1/licenses/search", json={"holder_code": "x"}, headers=bearer(ISSUER_TOKEN)),
+        400,
+        "license-invalid-data",
+    )  # a code without its kind
+    _problem(http.post("/license/v1/licenses/search", json=body, headers=bearer(CITIZEN_TOKEN)), 403, "forbidden")

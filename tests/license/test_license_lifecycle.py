@@ -43,6 +43,7 @@ def test_revoke_is_final_and_visible_at_once(licensing: LicenseService, services
     assert out.status is LicenseStatus.REVOKED
     live = _live(services, view.identifier)
     assert live.status is LicenseStatus.REVOKED and live.status_reason == "证书持有人资格被撤销"
+    assert (live.seal_id, live.seal_name, live.signing_time) == (view.seal_id, view.seal_name, view.signing_time)
     # the QR code still verifies offline (it is genuine) but the live status says revoked
     claims = verify_payload(view.qr_payload, trust_certs(services))
     assert live.matches(claims)
