@@ -232,3 +232,16 @@ def test_cli_types_and_issue(services: Any, tmp_path: Path) -> None:
     assert pdf.read_bytes().startswith(b"%PDF") and ".2" in out.stdout
     again = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert again.returncode == 1 and "has been issued already" in again.stderr
+
+    from license.types import builtin_types
+
+    t = builtin_types()[FOOD].to_dict()
+    t.update(type_code="111200000000010116003", name="小餐饮经营许可证")
+    (tmp_path / "type.json").write_text(json.dumps(t, ensure_ascii=False), encoding="utf-8")
+    add = [sys.executable, "-m", "api.cli", "license", "types", "add", str(tmp_path / "type.json")]
+    out = subprocess.run(add, env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and "111200000000010116003 v1 小餐饮经营许可证" in out.stdout, out.stderr
+    t["layout"]["qr"] = [0, 0, 10, 10]
+    (tmp_path / "type.json").write_text(json.dumps(t, ensure_ascii=False), encoding="utf-8")
+    out = subprocess.run([*add, "--update"], env=env, capture_output=True, text=True)
+    assert out.returncode == 1 and "layout" in out.stderr
