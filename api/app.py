@@ -14,8 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from api import pages, problems
 from api.container import Services, build_services, initialise
 from api.limits import BodyLimitMiddleware
+from api.routes import clients, identity, login, oidc, ops, pki
 from api.routes import license as license_routes
-from api.routes import ops, pki
 from core.settings import Settings
 
 log = logging.getLogger("ywt")
@@ -72,4 +72,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(ops.router)
     app.include_router(pki.router)
     app.include_router(license_routes.router)
+    app.include_router(oidc.router)
+    app.include_router(clients.router)
+    app.include_router(identity.router)
+    app.include_router(login.router)
     return app

@@ -281,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     from api import cli_license
 
     cli_license.add_commands(sub)
+    from api import cli_identity
+
+    cli_identity.add_commands(sub)
     return p
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,8 @@ from core.meta import bind_master_key
 from core.pii import PiiVault
 from core.secrets import MasterKey, load_master_key
 from core.settings import Settings
+from identity.service import IdentityService
+from identity.tokens import AccessTokenClaims
 from keys import KeyFormatError, KeyStore, normalize_spki, verify
 from license.service import LicenseService
 from seal.service import SealService
@@ -32,6 +33,7 @@ class Services:
     ca: CaService
     blobs: BlobStore
     pii: PiiVault
+    identity: IdentityService
     started_report: list[str] = field(default_factory=list)
     #: bearer token -> Principal (api.auth); installed by identity/ when its OIDC provider is wired
     token_verifier: Any = None
@@ -65,7 +67,10 @@ def build_services(settings: Settings) -> Services:
     journal = Journal(settings.audit_checkpoint_every)
     keystore = KeyStore(master, journal)
     ca = CaService(settings, keystore, journal)
-    services = Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), PiiVault(master))
+    pii = PiiVault(master)
+    identity = IdentityService(settings, db, master, keystore, ca, journal, pii)
+    services = Services(settings, db, master, journal, keystore, ca, BlobStore(settings.blob_dir), pii, identity)
+    services.token_verifier = bearer_verifier(identity)
     services.seal = SealService(
         db=db, keys=keystore, ca=ca, journal=journal, blobs=services.blobs, max_pdf_bytes=settings.max_upload_bytes
     )
@@ -73,17 +78,11 @@ def build_services(settings: Settings) -> Services:
     return services
 
 
-@functools.lru_cache(maxsize=1)
-def _stub_legal_entities() -> Any:
-    """The legal-entity DB stub over the synthetic data set (built once per process: ~1 s)."""
-    from identity.sources import build_sources
-
-    return build_sources().legal_entity
-
-
 def _build_licenses(services: Services) -> LicenseService:
+    from license.identity_adapter import IdentityPersonDirectory
     from license.seal_adapter import SealServiceSealer
 
+    identity = services.identity
     return LicenseService(
         settings=services.settings,
         db=services.db,
@@ -91,9 +90,30 @@ def _build_licenses(services: Services) -> LicenseService:
         blobs=services.blobs,
         pii=services.pii,
         ca=services.ca,
-        entities=_stub_legal_entities,
+        entities=lambda: identity.sources().legal_entity,
+        persons=IdentityPersonDirectory(identity),
         sealer=SealServiceSealer(services.seal),
     )
+
+
+def bearer_verifier(identity: IdentityService) -> Any:
+    """``services.token_verifier``: our RFC 9068 access token -> :class:`api.auth.Principal`."""
+    from api.auth import Principal
+
+    def verify(token: str) -> Principal:
+        c: AccessTokenClaims = identity.verify_access_token(token)
+        return Principal(
+            subject=c.account_id or c.subject,  # a person: our account id, whatever sub the client sees
+            kind=c.kind,
+            client_id=c.client_id,
+            scopes=c.scopes,
+            roles=c.roles,
+            entity_uscc=c.entity_uscc,
+            acr=c.acr,
+            token_id=c.token_id,
+        )
+
+    return verify
 
 
 def attach_checkpoint_signer(services: Services) -> None:
@@ -109,6 +129,8 @@ def initialise(services: Services, *, demo: bool) -> list[str]:
             created = services.ca.init_pki(session, actor="ywt-init")
             report.append(f"PKI initialised: {len(created)} CAs")
             report.extend(f"  {c.id:16} {c.subject}" for c in created)
+        for key in services.identity.ensure_signing_keys(session):
+            report.append(f"token-signing key {key.alg}: kid {key.kid[:16]}…")
     attach_checkpoint_signer(services)
     if services.licenses is not None:
         with services.db.session() as session:

@@ -46,6 +46,8 @@ STATUS_BY_BASE: list[tuple[type[YwtError], int]] = [
 OVERRIDES: dict[str, int] = {
     "ShareExpired": 410,  # license: the share existed and is over (RFC 9110 §15.5.11 Gone)
     "ShareRevoked": 410,
+    "VerificationFailed": 422,  # identity: the base data said "no" (semantically invalid request)
+    "Throttled": 429,  # identity: too many attempts (logins, SMS codes) from one address or for one phone
 }
 
 
@@ -65,7 +67,7 @@ def problem(status: int, code: str, title: str, detail: str | None = None, **ext
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if k not in body})
     headers: dict[str, str] = {}
-    if status == 503:
+    if status in (429, 503):
         headers["Retry-After"] = str(body.pop("retry_after", 5))
     if status == 401:
         headers["WWW-Authenticate"] = str(body.pop("www_authenticate", "Bearer"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,12 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = 100
     max_upload_bytes: int = 20 * 1024 * 1024
     log_level: str = "INFO"
+    # identity: base-data sources (JSON: {"population": {"kind": "http", "url": ...}, ...}, see
+    # identity.sources.SourcesConfig; default: all stubs over the synthetic data set)
+    identity_sources: dict[str, Any] = {}
+    # identity: trusted national IdP for mutual recognition (JSON: issuer, metadata_url or
+    # jwks_url, client_id, client_secret, levels); empty = none configured
+    national_idp: dict[str, Any] = {}
 
     @field_validator("base_url")
     @classmethod

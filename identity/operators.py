@@ -1,24 +1,33 @@
 """Operators: the people who run the platform (administrators, seal managers, auditors, ...).
 
-Roles are carried into our own tokens later (identity issue); for now operators are created by
-the foundation (the demo ``admin``) and authenticate with argon2id-hashed passwords.
+Since migration i0003 an operator is an account (:mod:`identity.accounts`) holding roles: one
+login page, one session model, and the roles travel in our access tokens (``roles`` claim) to
+``api.auth.RequireRoles``. This module keeps the small operator API the rest of the code uses.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from core import clock
 from core.audit import Journal
-from core.db import UTCDateTime
 from core.errors import Conflict, InvalidInput, Unauthenticated
+from identity.models import AccountRecord
 
-_hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 second recommended option)
+__all__ = [
+    "Role",
+    "authenticate_operator",
+    "create_operator",
+    "get_operator",
+    "list_operators",
+    "operator_roles",
+]
+
+_hasher = PasswordHasher()  # argon2id, RFC 9106 second recommended option (as identity.hashing)
 
 
 class Role(StrEnum):
@@ -27,17 +36,8 @@ class Role(StrEnum):
     LICENSE_ISSUER = "license_issuer"
     CLIENT_MANAGER = "client_manager"
     AUDITOR = "auditor"
-
-
-class Operator(SQLModel, table=True):
-    __tablename__ = "identity_operator"
-
-    username: str = Field(primary_key=True, max_length=64)
-    display_name: str = Field(max_length=100)
-    password_hash: str = Field(max_length=200)
-    roles: str = Field(max_length=200)  # comma-separated Role values
-    active: bool = True
-    created_at: datetime = Field(sa_type=UTCDateTime)
+    #: records counter checks (L4) and manages persons' verifications
+    IDENTITY_OFFICER = "identity_officer"
 
 
 def create_operator(
@@ -49,30 +49,49 @@ def create_operator(
     *,
     display_name: str = "",
     actor: str = "system",
-) -> Operator:
-    if not username.isascii() or not username.replace("-", "").replace("_", "").isalnum() or len(username) > 64:
-        raise InvalidInput("operator names are ASCII letters, digits, - and _ (at most 64)")
-    if len(password) < 8:
-        raise InvalidInput("operator passwords have at least 8 characters")
-    if session.get(Operator, username) is not None:
-        raise Conflict(f"operator {username} exists")
-    op = Operator(
-        username=username,
-        display_name=display_name or username,
+) -> AccountRecord:
+    """An account holding ``roles`` (at least one)."""
+    import secrets
+
+    from identity.accounts import check_password_rules, normalize_username
+
+    if not roles:
+        raise InvalidInput("an operator holds at least one role")
+    name = normalize_username(username)
+    check_password_rules(password, name)
+    if session.exec(select(AccountRecord).where(AccountRecord.username == name)).first() is not None:
+        raise Conflict(f"account {name} exists")
+    now = clock.now()
+    rec = AccountRecord(
+        id=secrets.token_hex(16),
+        username=name,
+        display_name=display_name or name,
         password_hash=_hasher.hash(password),
         roles=",".join(sorted(r.value for r in roles)),
-        created_at=clock.now(),
+        created_at=now,
+        updated_at=now,
     )
-    session.add(op)
+    session.add(rec)
+    session.flush()
     journal.append(
-        session, actor=actor, action="operator.create", target=username, data={"roles": sorted(r.value for r in roles)}
+        session,
+        actor=actor,
+        action="operator.create",
+        target=name,
+        data={"roles": sorted(r.value for r in roles), "account": rec.id},
     )
-    return op
+    return rec
 
 
-def authenticate_operator(session: Session, username: str, password: str) -> Operator:
-    op = session.get(Operator, username)
-    if op is None or not op.active:
+def get_operator(session: Session, username: str) -> AccountRecord | None:
+    rec = session.exec(select(AccountRecord).where(AccountRecord.username == username.lower())).first()
+    return rec if rec is not None and rec.roles else None
+
+
+def authenticate_operator(session: Session, username: str, password: str) -> AccountRecord:
+    """Password check for an operator account (no lockout bookkeeping: use the login service)."""
+    op = get_operator(session, username)
+    if op is None or not op.active or op.password_hash is None:
         _hasher.hash(password)  # same cost whether or not the user exists
         raise Unauthenticated("wrong operator name or password")
     try:
@@ -82,9 +101,10 @@ def authenticate_operator(session: Session, username: str, password: str) -> Ope
     return op
 
 
-def list_operators(session: Session) -> list[Operator]:
-    return list(session.exec(select(Operator).order_by(col(Operator.username))).all())
+def list_operators(session: Session) -> list[AccountRecord]:
+    rows = session.exec(select(AccountRecord).where(AccountRecord.roles != "").order_by(col(AccountRecord.username)))
+    return list(rows.all())
 
 
-def operator_roles(op: Operator) -> set[Role]:
+def operator_roles(op: AccountRecord) -> set[Role]:
     return {Role(r) for r in op.roles.split(",") if r}
