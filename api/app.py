@@ -16,6 +16,7 @@ from api.container import Services, build_services, initialise
 from api.limits import BodyLimitMiddleware
 from api.routes import clients, identity, login, oidc, ops, pki
 from api.routes import license as license_routes
+from api.routes import seal as seal_routes
 from core.settings import Settings
 
 log = logging.getLogger("ywt")
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(ops.router)
     app.include_router(pki.router)
     app.include_router(license_routes.router)
+    app.include_router(seal_routes.router)
     app.include_router(oidc.router)
     app.include_router(clients.router)
     app.include_router(identity.router)
