@@ -15,9 +15,11 @@ from conftest import (
     OTHER_ISSUER_TOKEN,
     STRANGER_TOKEN,
     bearer,
+    mint,
 )
 from licence_helpers import BUSINESS, DEPT, FOOD, QUALIFICATION, food_data, journal_actions, person_data, stored_state
 
+from api.demo import DEMO_LICENCE_NUMBER
 from core import clock
 from identity.sources.demo import DEMO_CITIZEN, DEMO_COMPANY
 from license.types import builtin_types
@@ -55,6 +57,7 @@ def test_issue_list_get_pdf(http: Any) -> None:
 
 
 def test_who_may_issue(http: Any, services: Any) -> None:
+    mint(NOSCOPE_TOKEN, AUDITOR_TOKEN, CITIZEN_TOKEN, ISSUER_TOKEN, OTHER_ISSUER_TOKEN, OPERATOR_TOKEN)
     before = stored_state(services)
     _problem(http.post("/license/v1/licenses", json={"type_code": FOOD, "data": food_data()}), 401, "unauthenticated")
     _problem(_issue(http, FOOD, food_data(), NOSCOPE_TOKEN), 403, "forbidden")
@@ -71,6 +74,7 @@ def test_who_may_issue(http: Any, services: Any) -> None:
 
 
 def test_bad_input_problems(http: Any, services: Any) -> None:
+    mint(ISSUER_TOKEN)
     before = stored_state(services)
     bad_id = person_data(id_number=DEMO_CITIZEN.id_number[:-1] + "0")
     body = _problem(_issue(http, QUALIFICATION, bad_id), 400, "license-invalid-data")
@@ -153,7 +157,9 @@ def test_wallet(http: Any) -> None:
     lic = _issue(http, QUALIFICATION, person_data()).json()
     _issue(http, FOOD, food_data())  # someone else's (the company's)
     items = http.get("/license/v1/wallet", headers=bearer(CITIZEN_TOKEN)).json()["items"]
-    assert [i["id"] for i in items] == [lic["id"]]
+    # the new licence first, then the demo world's qualification certificate (DESIGN.md demo)
+    assert items[0]["id"] == lic["id"]
+    assert [i["number"] for i in items][1:] == [DEMO_LICENCE_NUMBER]
     detail = http.get(f"/license/v1/wallet/{lic['id']}", headers=bearer(CITIZEN_TOKEN))
     assert detail.status_code == 200 and detail.json()["data"]["id_number"] == "1201**********1239"
     pdf = http.get(f"/license/v1/wallet/{lic['id']}/pdf", headers=bearer(CITIZEN_TOKEN))
@@ -240,6 +246,7 @@ def test_share_follows_corrections_and_shows_live_status(http: Any) -> None:
 def test_share_bad_input(http: Any, services: Any) -> None:
     lic = _issue(http, QUALIFICATION, person_data()).json()
     other = _issue(http, FOOD, food_data()).json()
+    mint(CITIZEN_TOKEN, STRANGER_TOKEN)
     before = stored_state(services)
     _problem(_share(http, lic["id"], expires_in_minutes=1), 400, "license-invalid-data")
     _problem(_share(http, lic["id"], expires_in_minutes=60 * 24 * 31), 400, "license-invalid-data")
@@ -315,6 +322,7 @@ def test_types_listed_and_added_without_code_changes(http: Any) -> None:
 def test_invalid_type_definitions_are_refused(http: Any, services: Any, mutate: Any, path: str) -> None:
     t = _new_type()
     mutate(t)
+    mint(OPERATOR_TOKEN)
     before = stored_state(services)
     body = _problem(http.post("/license/v1/types", json=t, headers=bearer(OPERATOR_TOKEN)), 400, "license-invalid-type")
     assert body["path"].startswith(path)
@@ -326,7 +334,7 @@ def test_search_by_holder_keeps_the_id_number_out_of_urls(http: Any) -> None:
     _issue(http, FOOD, food_data())
     body = {"holder_kind": "person", "holder_code": DEMO_CITIZEN.id_number.lower()}
     found = http.post("/license/v1/licenses/search", json=body, headers=bearer(ISSUER_TOKEN)).json()
-    assert [i["id"] for i in found["items"]] == [lic["id"]]
+    assert {i["number"] for i in found["items"]} == {lic["number"], DEMO_LICENCE_NUMBER}
     by_company = http.post(
         "/license/v1/licenses/search",
         json={"holder_kind": "entity", "holder_code": DEMO_COMPANY.uscc, "status": "valid"},
