@@ -516,7 +516,10 @@ class LicenseService:
                 raise InvalidLicenseData(errors)
             kind = HolderKindRef(t.holder_kind.value)
             name = str(values[t.holder_name_field])
-            if kind is HolderKindRef.PERSON:
+            # A digitised licence's holder was never checked against identity/ (historical data);
+            # correcting a typo in it must not require the holder to have registered since.
+            verify_holder = not row.digitised
+            if kind is HolderKindRef.PERSON and verify_holder:
                 self._check_person(session, code, name)
         return _Prepared(
             license_type=t,
@@ -529,7 +532,7 @@ class LicenseService:
             holder_name=name,
             number=row.number,
             digitised=row.digitised,
-            verify_holder=True,
+            verify_holder=verify_holder,
             identifier=IdentifierParts(row.type_code, row.issuer_code, row.serial, row.version).next_version(),
             lineage_id=row.lineage_id,
             previous=row,

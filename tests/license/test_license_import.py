@@ -252,3 +252,26 @@ def test_cli_types_and_issue(services: Any, tmp_path: Path) -> None:
     (tmp_path / "type.json").write_text(json.dumps(t, ensure_ascii=False), encoding="utf-8")
     out = subprocess.run([*add, "--update"], env=env, capture_output=True, text=True)
     assert out.returncode == 1 and "layout" in out.stderr
+
+
+def test_digitised_licence_of_an_unregistered_holder_can_be_corrected(
+    licensing: LicenseService, services: Any, tmp_path: Path
+) -> None:
+    from licence_helpers import correct
+
+    src = tmp_path / "one.csv"
+    src.write_text(to_csv(rows(1)), encoding="utf-8")
+    _import(licensing, src)
+    with services.db.session() as s:
+        v1 = licensing.search(s, ISSUER, SearchFilters(digitised=True)).items[0]
+    table = rows(1)[0]
+    data = {
+        "name": table[2],
+        "id_number": table[3],
+        "occupation": "焊工（电焊）",
+        "level": table[8],
+        "certificate_no": table[1],
+    }
+    v2 = correct(licensing, v1.id, data)
+    assert (v2.version, v2.digitised, v2.issue_date) == (2, True, v1.issue_date)
+    assert v2.data["occupation"] == "焊工（电焊）"
