@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from api.container import Services, build_services, checkpoint_verifier, initialise
 from core.audit import verify_journal
@@ -218,6 +219,126 @@ def cmd_audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _seal_line(s: Any) -> str:
+    return (
+        f"{s.id:22} {s.status.value:9} {s.family.value:5} {s.key_algorithm or '-':8} {s.seal_type.value:9} "
+        f"{s.es_id:14} {s.valid_to:%Y-%m-%d}  {s.name}"
+    )
+
+
+def cmd_seal(args: argparse.Namespace, settings: Settings) -> int:
+    """``ywt seal ...``: one seal-service call per sub-command."""
+    from datetime import datetime
+
+    from keys import Family
+    from seal.domain import SealApplication, SealType
+    from seal.images import SealShape
+    from seal.pdf import PadesLevel, Placement
+    from seal.trust import verify_ses_blob
+
+    services = _services(settings)
+    actor = f"cli:{args.as_}"
+    op = args.seal_command
+    try:
+        if op == "sign":
+            placement = (
+                Placement(anchor=args.anchor, page=args.page)
+                if args.anchor
+                else Placement(page=args.page or 1, x=args.x, y=args.y, width=args.width, height=args.height)
+            )
+            result = services.seal.seal_document(
+                seal_id=args.seal,
+                pdf=Path(args.file).read_bytes(),
+                placement=placement,
+                level=PadesLevel(args.level),
+                reason=args.reason,
+                location=args.location,
+                certify=args.certify,
+                actor=actor,
+                idempotency_key=args.idempotency_key,
+                cross_page=args.cross_page,
+            )
+            out = Path(args.out or Path(args.file).with_suffix(".sealed.pdf"))
+            out.write_bytes(result.pdf)
+            print(f"sealed {args.file} -> {out} ({result.level}, page {result.page}, sha256 {result.sha256})")
+            return 0
+        if op == "ses-verify":
+            document = Path(args.document).read_bytes() if args.document else None
+            report = verify_ses_blob(services, Path(args.file).read_bytes(), document)
+            if args.json:
+                print(json.dumps({"indication": report.indication.value, "sub_indication": report.sub_indication,
+                                  "checks": [{"name": c.name.value, "status": c.status.value, "message": c.message}
+                                             for c in report.checks]}, ensure_ascii=False, indent=2))  # fmt: skip
+            else:
+                print(report.text())
+            return 0 if report.ok else 1
+        with services.db.session() as session:
+            svc = services.seal
+            if op == "list":
+                seals = svc.list_seals(session, owner_uscc=args.owner)
+                if args.json:
+                    print(json.dumps([{"id": s.id, "es_id": s.es_id, "name": s.name, "status": s.status.value,
+                                       "family": s.family.value, "key_algorithm": s.key_algorithm,
+                                       "signature_algorithm": s.signature_algorithm, "owner_uscc": s.owner_uscc,
+                                       "valid_to": s.valid_to.isoformat()} for s in seals],
+                                     ensure_ascii=False, indent=2))  # fmt: skip
+                else:
+                    for s in seals:
+                        print(_seal_line(s))
+            elif op == "apply":
+                info = svc.apply(
+                    session,
+                    SealApplication(
+                        owner_uscc=args.uscc,
+                        owner_name=args.owner_name,
+                        seal_type=SealType(args.type),
+                        family=Family(args.family),
+                        department=args.department,
+                        name=args.name,
+                        valid_days=args.days,
+                        shape=SealShape(args.shape),
+                        sensitive=args.sensitive,
+                    ),
+                    actor=actor,
+                )
+                print(_seal_line(info))
+            elif op in ("approve", "activate", "resume"):
+                print(_seal_line(getattr(svc, op)(session, args.seal_id, actor=actor)))
+            elif op == "suspend":
+                print(_seal_line(svc.suspend(session, args.seal_id, actor=actor, reason=args.reason)))
+            elif op == "revoke":
+                print(_seal_line(svc.revoke(session, args.seal_id, actor=actor, reason=args.reason)))
+            elif op == "image":
+                png = Path(args.png).read_bytes()
+                info = svc.set_image(session, args.seal_id, png, actor=actor, width_mm=args.width_mm)
+                print(_seal_line(info))
+            elif op == "export":
+                export = svc.ses_seal if args.what == "ses" else svc.image_png
+                data = export(session, args.seal_id)
+                Path(args.out).write_bytes(data)
+                print(f"wrote {len(data)} bytes to {args.out}")
+            elif op == "grant":
+                until = datetime.fromisoformat(args.until) if args.until else None
+                types = tuple(t for t in (args.types or "").split(",") if t)
+                g = svc.grant(session, args.seal_id, args.client, actor=actor, document_types=types, not_after=until)
+                print(f"{g.id} {g.status.value} {g.client_id} -> {g.seal_id}")
+            elif op == "grants":
+                for g in svc.list_grants(session, seal_id=args.seal_id):
+                    kinds = ",".join(g.document_types) or "*"
+                    ends = g.not_after.isoformat() if g.not_after else "-"
+                    print(f"{g.id} {g.status.value:8} {g.client_id:20} {g.seal_id} types={kinds} until={ends}")
+            elif op in ("approve-grant", "revoke-grant"):
+                fn = svc.approve_grant if op == "approve-grant" else svc.revoke_grant
+                g = fn(session, args.grant_id, actor=actor)
+                print(f"{g.id} {g.status.value} {g.client_id} -> {g.seal_id}")
+            elif op == "expire":
+                done = svc.expire_due(session, actor=actor)
+                print(f"{len(done)} seal(s) marked expired" + (": " + ", ".join(done) if done else ""))
+        return 0
+    finally:
+        services.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ywt", description="yiwangtong (一网通) trust services")
     sub = p.add_subparsers(dest="command", required=True)
@@ -271,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--password")
     s.set_defaults(func=cmd_keys_import)
 
+    _seal_parser(sub)
+
     audit = sub.add_parser("audit", help="audit journal").add_subparsers(dest="audit_command", required=True)
     s = audit.add_parser("verify", help="check the whole hash chain and the signed checkpoints")
     s.add_argument("--json", action="store_true")
@@ -288,6 +411,81 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_identity.add_commands(sub)
     return p
+
+
+def _seal_parser(sub: Any) -> None:
+    seal = sub.add_parser("seal", help="electronic seals: registry, grants, sealing PDFs, SES verification")
+    ss = seal.add_subparsers(dest="seal_command", required=True)
+
+    def cmd(name: str, help_text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = ss.add_parser(name, help=help_text)
+        p.add_argument("--as", dest="as_", default="operator", help="operator name for the audit journal")
+        p.set_defaults(func=cmd_seal)
+        return p
+
+    p = cmd("list", "list seals")
+    p.add_argument("--owner", help="owner USCC")
+    p.add_argument("--json", action="store_true")
+    p = cmd("apply", "apply for a seal (image generated)")
+    p.add_argument("--uscc", required=True)
+    p.add_argument("--owner-name", required=True)
+    p.add_argument("--type", required=True, help="official, contract, finance, approval, licence")
+    p.add_argument("--family", default="sm2", help="rsa, ecdsa or sm2")
+    p.add_argument("--department")
+    p.add_argument("--name")
+    p.add_argument("--days", type=int, default=3 * 365)
+    p.add_argument("--shape", default="round", help="round, oval or rectangle")
+    p.add_argument("--sensitive", action="store_true", help="second operator needed for approval and grants")
+    for name, text in (
+        ("approve", "approve: key, certificate, SES_Seal"),
+        ("activate", "activate"),
+        ("resume", "lift a suspension"),
+    ):
+        cmd(name, text).add_argument("seal_id")
+    p = cmd("suspend", "suspend (certificateHold)")
+    p.add_argument("seal_id")
+    p.add_argument("--reason")
+    p = cmd("revoke", "revoke (final; certificate revoked)")
+    p.add_argument("seal_id")
+    p.add_argument("--reason", default="cessation_of_operation")
+    p = cmd("image", "replace the generated image by a PNG (before approval)")
+    p.add_argument("seal_id")
+    p.add_argument("png")
+    p.add_argument("--width-mm", type=float)
+    p = cmd("export", "write the seal image (PNG) or SES_Seal (DER)")
+    p.add_argument("seal_id")
+    p.add_argument("what", choices=["image", "ses"])
+    p.add_argument("--out", required=True)
+    p = cmd("grant", "allow a client to use a seal")
+    p.add_argument("seal_id")
+    p.add_argument("client")
+    p.add_argument("--types", help="comma-separated document types (default: any)")
+    p.add_argument("--until", help="ISO 8601 time with zone")
+    p = cmd("grants", "list grants")
+    p.add_argument("--seal-id")
+    for name in ("approve-grant", "revoke-grant"):
+        cmd(name, name.replace("-", " ")).add_argument("grant_id")
+    cmd("expire", "mark seals past their validity as expired")
+    p = cmd("sign", "seal a PDF")
+    p.add_argument("file")
+    p.add_argument("--seal", required=True)
+    p.add_argument("--page", type=int)
+    p.add_argument("--x", type=float)
+    p.add_argument("--y", type=float)
+    p.add_argument("--width", type=float)
+    p.add_argument("--height", type=float)
+    p.add_argument("--anchor")
+    p.add_argument("--level", default="B-T", help="B-B, B-T, B-LT or B-LTA")
+    p.add_argument("--reason")
+    p.add_argument("--location")
+    p.add_argument("--certify", action="store_true")
+    p.add_argument("--cross-page", action="store_true", help="also a cross-page seal (骑缝章) on every page")
+    p.add_argument("--idempotency-key")
+    p.add_argument("--out")
+    p = cmd("ses-verify", "verify a GB/T 38540 SES_Signature or SES_Seal")
+    p.add_argument("file")
+    p.add_argument("--document")
+    p.add_argument("--json", action="store_true")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -84,6 +84,24 @@ def build_services(settings: Settings) -> Services:
     return services
 
 
+def _build_licenses(services: Services) -> LicenseService:
+    from license.identity_adapter import IdentityPersonDirectory
+    from license.seal_adapter import SealServiceSealer
+
+    identity = services.identity
+    return LicenseService(
+        settings=services.settings,
+        db=services.db,
+        journal=services.journal,
+        blobs=services.blobs,
+        pii=services.pii,
+        ca=services.ca,
+        entities=lambda: identity.sources().legal_entity,
+        persons=IdentityPersonDirectory(identity),
+        sealer=SealServiceSealer(services.seal),
+    )
+
+
 def bearer_verifier(identity: IdentityService) -> Any:
     """``services.token_verifier``: our RFC 9068 access token -> :class:`api.auth.Principal`."""
     from api.auth import Principal
@@ -102,22 +120,6 @@ def bearer_verifier(identity: IdentityService) -> Any:
         )
 
     return verify
-
-
-def _build_licenses(services: Services) -> LicenseService:
-    from identity.sources import build_sources
-    from license.seal_adapter import SealServiceSealer
-
-    return LicenseService(
-        settings=services.settings,
-        db=services.db,
-        journal=services.journal,
-        blobs=services.blobs,
-        pii=services.pii,
-        ca=services.ca,
-        entities=build_sources().legal_entity,
-        sealer=SealServiceSealer(services.seal),
-    )
 
 
 def attach_checkpoint_signer(services: Services) -> None:

@@ -86,6 +86,10 @@ def ensure_demo(services: Services) -> list[str]:
             )
             lines.append(f"demo public OIDC client (PKCE): {RP_CLIENT}, redirect {RP_REDIRECT}")
     lines.extend(_demo_citizen(services))
+    with services.db.session() as session:
+        lines += services.seal.ensure_demo(
+            session, owner_uscc=DEMO_DEPARTMENT.uscc, owner_name=DEMO_DEPARTMENT.name, client_id=APPROVAL_CLIENT
+        )
     lines.extend(ensure_license_demo(services))
     return lines
 
@@ -152,13 +156,10 @@ def _demo_citizen(services: Services) -> list[str]:
 # -- e-licences (issue 5) ------------------------------------------------------------------------
 DEMO_LICENCE_TYPE = "11120000000002022H001"  # 职业资格证书 (built-in person licence)
 DEMO_LICENCE_NUMBER = "TJ2024ZY000001"
-DEMO_LICENCE_ISSUER_CLIENT = "demo-approval"
 
 
 def demo_licence_data() -> dict[str, str]:
     """The citizen's qualification certificate (DESIGN.md demo: ``citizen`` has one licence)."""
-    from identity.sources.demo import DEMO_CITIZEN
-
     return {
         "name": DEMO_CITIZEN.name,
         "id_number": DEMO_CITIZEN.id_number,
@@ -169,14 +170,13 @@ def demo_licence_data() -> dict[str, str]:
 
 
 def ensure_license_demo(services: Services) -> list[str]:
-    """The demo department's licence-issuing seal and the citizen's licence (idempotent).
+    """The citizen's licence, issued by the demo department (idempotent).
 
     The licence is issued like any other (holder checked in the identity registry, sealed by
-    the department's ECDSA licence-issuing seal); if the registry cannot vouch for the citizen
-    yet, it is left for the next start and a line says why.
+    the department's ECDSA licence-issuing seal from the seal demo above); if the registry
+    cannot vouch for the citizen yet, it is left for the next start and a line says why.
     """
-    from identity.sources.demo import DEMO_DEPARTMENT
-    from license.errors import HolderNotEligible
+    from license.errors import HolderNotEligible, NoIssuingSeal
     from license.service import Caller, run_blocking
 
     lines: list[str] = []
@@ -184,14 +184,6 @@ def ensure_license_demo(services: Services) -> list[str]:
     if licenses is None:
         return lines
     with services.db.session() as session:
-        lines.extend(
-            services.seal.ensure_demo(
-                session,
-                owner_uscc=DEMO_DEPARTMENT.uscc,
-                owner_name=DEMO_DEPARTMENT.name,
-                client_id=DEMO_LICENCE_ISSUER_CLIENT,
-            )
-        )
         if licenses.lineage_exists(session, DEMO_LICENCE_TYPE, DEMO_DEPARTMENT.uscc, DEMO_LICENCE_NUMBER):
             return lines
     caller = Caller(actor="ywt-demo", operator=True)
@@ -199,7 +191,7 @@ def ensure_license_demo(services: Services) -> list[str]:
         view = run_blocking(
             lambda: licenses.issue(caller, DEMO_LICENCE_TYPE, demo_licence_data(), issuer_code=DEMO_DEPARTMENT.uscc)
         )
-    except HolderNotEligible as exc:
+    except (HolderNotEligible, NoIssuingSeal) as exc:
         lines.append(f"demo licence not issued yet: {exc.detail}")
         return lines
     lines.append(f"demo licence: {view.type_name} {view.number} for citizen ({view.identifier})")

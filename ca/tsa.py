@@ -138,7 +138,8 @@ def build_token(
             {"type": "content_type", "values": ["tst_info"]},
             {"type": "signing_time", "values": [cms.Time(name="utc_time", value=gen_time.replace(microsecond=0))]},
             {"type": "message_digest", "values": [hashlib.new(digest_name, tst_der).digest()]},
-            {"type": "signing_certificate_v2", "values": [ess]},
+            # as bytes: asn1crypto deep-copies a built value placed into another structure (~30 ms)
+            {"type": "signing_certificate_v2", "values": [tsp.SigningCertificateV2.load(ess.dump())]},
         ]
     )
     signature = signer.sign(signed_attrs.dump())  # RFC 5652 §5.4: over the DER SET OF, not [0]
@@ -160,7 +161,9 @@ def build_token(
             "version": "v3",
             "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest_name})],
             "encap_content_info": {"content_type": "tst_info", "content": core.ParsableOctetString(tst_der)},
-            "certificates": [tsa_cert, *chain] if query.cert_req else None,
+            # a re-loaded (unparsed) copy: asn1crypto deep-copies and re-encodes a parsed certificate
+            # when it is re-tagged into CertificateChoices, which costs more than the signature
+            "certificates": [x509.Certificate.load(tsa_cert.dump()), *chain] if query.cert_req else None,
             "signer_infos": [signer_info],
         }
     )

@@ -254,7 +254,7 @@ class InvalidStatusChange(LicenseError, Conflict):
     def __init__(self, action: str, status: str) -> None:
         self.action = action
         self.status = status
-        super().__init__(f"cannot {action} a licence that is {status}", action=action, status=status)
+        super().__init__(f"cannot {action} a licence that is {status}", action=action, current_status=status)
 
 
 class ShareNotFound(LicenseError, NotFound):

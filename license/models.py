@@ -139,9 +139,7 @@ class ImportJobRow(SQLModel, table=True):
     """A bulk import of one CSV file; the same file for the same type and issuer is the same job."""
 
     __tablename__ = "license_import_job"
-    __table_args__ = (
-        sa.UniqueConstraint("file_sha256", "type_code", "issuer_code", name="uq_license_import_file"),
-    )
+    __table_args__ = (sa.UniqueConstraint("file_sha256", "type_code", "issuer_code", name="uq_license_import_file"),)
 
     id: str = Field(primary_key=True, max_length=32)
     file_sha256: str = Field(max_length=64)

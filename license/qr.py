@@ -322,9 +322,7 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
         scheme = SignatureScheme.from_x509_oid(algo["algorithm"].dotted)
     except KeyError:
         return False
-    return verify(
-        parent.public_key.dump(), scheme, child["tbs_certificate"].dump(), child["signature_value"].native
-    )
+    return verify(parent.public_key.dump(), scheme, child["tbs_certificate"].dump(), child["signature_value"].native)
 
 
 def _chain_ok(leaf: _Candidate, pool: Sequence[_Candidate]) -> bool:
@@ -491,6 +489,9 @@ class LiveStatus:
     status_changed_at: datetime | None = None
     current_identifier: str | None = None
     digitised: bool = False
+    seal_id: str | None = None  # the seal (seal/'s registry id) that sealed this version
+    seal_name: str | None = None
+    signing_time: datetime | None = None
 
     @property
     def found(self) -> bool:
@@ -525,9 +526,7 @@ def lookup_status(session: Session, identifier: str, *, today: date | None = Non
     current = row
     if row.superseded_by is not None:
         newest = session.exec(
-            select(LicenceRow)
-            .where(LicenceRow.lineage_id == row.lineage_id)
-            .order_by(col(LicenceRow.version).desc())
+            select(LicenceRow).where(LicenceRow.lineage_id == row.lineage_id).order_by(col(LicenceRow.version).desc())
         ).first()
         current = newest or row
     return LiveStatus(
@@ -547,6 +546,9 @@ def lookup_status(session: Session, identifier: str, *, today: date | None = Non
         status_changed_at=row.status_changed_at,
         current_identifier=current.identifier,
         digitised=row.digitised,
+        seal_id=row.seal_id,
+        seal_name=row.seal_name,
+        signing_time=row.signing_time,
     )
 
 

@@ -238,7 +238,9 @@ def set_type_active(session: Session, journal: Journal, type_code: str, active: 
         session.add(row)
         session.flush()
         journal.append(
-            session, actor=actor, action="license.type.activate" if active else "license.type.deactivate",
+            session,
+            actor=actor,
+            action="license.type.activate" if active else "license.type.deactivate",
             target=type_code,
         )
     return get_type(session, type_code)

@@ -6,9 +6,9 @@ is certified by its issuer, later changes other than further signatures are flag
 B-T or better (ETSI EN 319 142-1: a time-stamp from our TSA proves when it was sealed), with the
 visible seal in the layout's seal box.
 
-:class:`PdfSealer` is the small protocol issuance codes against; the adapter over seal/'s
-``SealService`` lives in :mod:`license.seal_adapter`. Tests before seal/ existed used a
-pyHanko sealer with a real Seal CA key (``tests/license/sealer.py``).
+:class:`PdfSealer` is the small protocol issuance codes against (it let licences be built and
+tested, with a pyHanko sealer over a real Seal CA key, before seal/ existed); the production
+adapter over seal/'s ``SealService`` is :mod:`license.seal_adapter`.
 """
 
 from __future__ import annotations

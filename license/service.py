@@ -322,7 +322,7 @@ class LicenseService:
         blobs: BlobStore,
         pii: PiiVault,
         ca: CaService,
-        entities: LegalEntitySource,
+        entities: LegalEntitySource | Callable[[], LegalEntitySource],
         persons: PersonDirectory | None = None,
         sealer: PdfSealer | None = None,
     ) -> None:
@@ -332,9 +332,16 @@ class LicenseService:
         self.blobs = blobs
         self.pii = pii
         self.ca = ca
-        self.entities = entities
+        self._entities = entities
         self.persons = persons
         self.sealer = sealer
+
+    @property
+    def entities(self) -> LegalEntitySource:
+        """The legal-entity DB (法人库) source; built on first use when given as a factory."""
+        if callable(self._entities) and not hasattr(self._entities, "lookup"):
+            self._entities = self._entities()
+        return self._entities  # type: ignore[return-value]
 
     # -------------------------------------------------------------------------- set-up
     def ensure_setup(self, session: Session, *, actor: str = "ywt-init") -> list[str]:
@@ -509,7 +516,10 @@ class LicenseService:
                 raise InvalidLicenseData(errors)
             kind = HolderKindRef(t.holder_kind.value)
             name = str(values[t.holder_name_field])
-            if kind is HolderKindRef.PERSON:
+            # A digitised licence's holder was never checked against identity/ (historical data);
+            # correcting a typo in it must not require the holder to have registered since.
+            verify_holder = not row.digitised
+            if kind is HolderKindRef.PERSON and verify_holder:
                 self._check_person(session, code, name)
         return _Prepared(
             license_type=t,
@@ -522,7 +532,7 @@ class LicenseService:
             holder_name=name,
             number=row.number,
             digitised=row.digitised,
-            verify_holder=True,
+            verify_holder=verify_holder,
             identifier=IdentifierParts(row.type_code, row.issuer_code, row.serial, row.version).next_version(),
             lineage_id=row.lineage_id,
             previous=row,
@@ -761,8 +771,8 @@ class LicenseService:
                 session.flush()
             except IntegrityError:  # the same identifier twice: a concurrent correction won
                 raise InvalidStatusChange("correct", "being corrected concurrently") from None
-            action = "license.correct" if p.previous is not None else (
-                "license.import" if p.digitised else "license.issue"
+            action = (
+                "license.correct" if p.previous is not None else ("license.import" if p.digitised else "license.issue")
             )
             self.journal.append(
                 session,

@@ -1,19 +1,46 @@
-"""Electronic seals: images, GB/T 38540 SES structures, verification (DB-free part).
+"""Electronic seals: registry and lifecycle, grants, PAdES sealing of PDFs, seal images,
+GB/T 38540 SES structures and their verification.
 
-Public names are re-exported here; see :mod:`seal.images`, :mod:`seal.ses`, :mod:`seal.errors`.
+Public names are re-exported here; see :mod:`seal.service` (:class:`SealService`, what other
+packages call: ``sign_pdf`` / ``async_sign_pdf``), :mod:`seal.pdf`, :mod:`seal.trust`
+(:func:`verify_ses_blob`), :mod:`seal.images`, :mod:`seal.ses`, :mod:`seal.errors`.
 """
 
+from seal.domain import GrantInfo, GrantStatus, SealApplication, SealInfo, SealStatus, SealType, SignedPdf
 from seal.errors import (
+    AnchorNotFound,
+    DamagedPdf,
+    DocumentLocked,
+    EncryptedPdf,
+    GrantNotFound,
+    IdempotencyKeyReused,
+    InvalidPdf,
     InvalidSealImage,
+    InvalidSealRequest,
     InvalidSealSpec,
     MalformedSes,
     MissingGlyphs,
+    NotAPdf,
+    PageOutOfRange,
+    PdfTooComplex,
+    PdfTooLarge,
+    PlacementOutsidePage,
+    SameOperator,
     SealError,
+    SealExpired,
     SealImageTooLarge,
+    SealNotActive,
+    SealNotFound,
+    SealNotGranted,
+    SealNotUsable,
     SealNotValidAt,
+    SealRevoked,
+    SealStateConflict,
+    SealSuspended,
     SesTooLarge,
     SignerNotInSeal,
     SignerOutputInvalid,
+    TimestampUnavailable,
     UnsupportedSesVersion,
 )
 from seal.images import (
@@ -25,6 +52,8 @@ from seal.images import (
     render_png,
     validate_uploaded_image,
 )
+from seal.pdf import PadesLevel, Placement
+from seal.service import SealService
 from seal.ses import (
     CertCheck,
     CertDigest,
@@ -54,8 +83,10 @@ from seal.ses import (
     verify_seal,
     verify_signature,
 )
+from seal.trust import verify_ses_blob
 
 __all__ = [
+    "AnchorNotFound",
     "CertCheck",
     "CertDigest",
     "CertListType",
@@ -64,19 +95,49 @@ __all__ = [
     "CheckName",
     "CheckStatus",
     "CheckTimestampFn",
+    "DamagedPdf",
+    "DocumentLocked",
+    "EncryptedPdf",
     "ExtData",
+    "GrantInfo",
+    "GrantNotFound",
+    "GrantStatus",
+    "IdempotencyKeyReused",
     "Indication",
+    "InvalidPdf",
     "InvalidSealImage",
+    "InvalidSealRequest",
     "InvalidSealSpec",
     "MalformedSes",
     "MissingGlyphs",
+    "NotAPdf",
+    "PadesLevel",
+    "PageOutOfRange",
+    "PdfTooComplex",
+    "PdfTooLarge",
+    "Placement",
+    "PlacementOutsidePage",
+    "SameOperator",
+    "SealApplication",
     "SealError",
+    "SealExpired",
     "SealImageSpec",
     "SealImageTooLarge",
+    "SealInfo",
     "SealInfoSpec",
+    "SealNotActive",
+    "SealNotFound",
+    "SealNotGranted",
+    "SealNotUsable",
     "SealNotValidAt",
     "SealPicture",
+    "SealRevoked",
+    "SealService",
     "SealShape",
+    "SealStateConflict",
+    "SealStatus",
+    "SealSuspended",
+    "SealType",
     "SesHeader",
     "SesReport",
     "SesSeal",
@@ -84,9 +145,11 @@ __all__ = [
     "SesTooLarge",
     "SesVersion",
     "SignFn",
+    "SignedPdf",
     "SignerNotInSeal",
     "SignerOutputInvalid",
     "TimestampCheck",
+    "TimestampUnavailable",
     "TimestamperFn",
     "UnsupportedSesVersion",
     "ValidatedImage",
@@ -100,5 +163,6 @@ __all__ = [
     "render_png",
     "validate_uploaded_image",
     "verify_seal",
+    "verify_ses_blob",
     "verify_signature",
 ]

@@ -241,7 +241,9 @@ class SealStateConflict(SealError, Conflict):
         self.seal_id = seal_id
         self.status = status
         self.action = action
-        super().__init__(f"seal {seal_id} is {status}; cannot {action}", seal_id=seal_id, status=status, action=action)
+        super().__init__(
+            f"seal {seal_id} is {status}; cannot {action}", seal_id=seal_id, seal_status=status, action=action
+        )
 
 
 class SameOperator(SealError, Forbidden):
@@ -263,7 +265,7 @@ class SealNotUsable(SealError, Conflict):
     def __init__(self, seal_id: str, status: str, detail: str | None = None) -> None:
         self.seal_id = seal_id
         self.status = status
-        super().__init__(detail or f"seal {seal_id} is {status}", seal_id=seal_id, status=status)
+        super().__init__(detail or f"seal {seal_id} is {status}", seal_id=seal_id, seal_status=status)
 
 
 class SealNotActive(SealNotUsable):

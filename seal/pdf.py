@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import Any, Final, cast
 
 from asn1crypto import algos, crl, ocsp, tsp, x509
+from asn1crypto import core as asn1core
 
 from keys import Family, Signer
 from seal.errors import (
@@ -260,6 +261,11 @@ def resolve_placement(
 # ------------------------------------------------------------------------------ inspection
 
 
+def _get(d: Any, key: str) -> Any:
+    """Dictionary lookup that resolves an indirect value (pyHanko's ``get`` does not)."""
+    return d[key] if key in d else None  # noqa: SIM401 - get() would not dereference
+
+
 def _number_box(value: Any, what: str) -> Box:
     from pyhanko.pdf_utils import generic
 
@@ -306,9 +312,9 @@ def _walk_pages(root: Any) -> list[PageFacts]:
         for k in ("/MediaBox", "/CropBox", "/Rotate"):
             if k in node:
                 attrs[k] = node.raw_get(k)
-        kind = node.get("/Type")
+        kind = _get(node, "/Type")
         if kind == "/Pages" or (kind is None and "/Kids" in node):
-            kids = node.get("/Kids")
+            kids = _get(node, "/Kids")
             if not isinstance(kids, generic.ArrayObject):
                 raise DamagedPdf("a page-tree node has no /Kids array")
             if len(kids) + len(out) + len(stack) > MAX_PAGES * 2:
@@ -367,7 +373,7 @@ def inspect_pdf(data: bytes, *, max_bytes: int) -> PdfFacts:
             names.add(str(name))
             if value is not None:
                 signed += 1
-        acro = root.get("/AcroForm")
+        acro = _get(root, "/AcroForm")
         if acro is not None and "/Fields" in acro:
             names.update(_top_field_names(acro["/Fields"]))
         cert = read_certification_data(reader)
@@ -428,22 +434,39 @@ def _pyhanko_signer_class() -> type:
     from pyhanko.sign.signers import Signer as PyHankoSigner
 
     class _KeysBackedSigner(PyHankoSigner):
-        """pyHanko ``Signer`` whose raw signature comes from a keys/ ``Signer`` (never a key file)."""
+        """pyHanko ``Signer`` whose raw signature comes from a keys/ ``Signer`` (never a key file).
+
+        Certificates are handed to pyHanko as freshly loaded, not yet parsed asn1crypto objects:
+        pyHanko re-tags every certificate it embeds, and asn1crypto deep-copies (and then
+        re-encodes) a parsed one, which cost more than the RSA signature itself. An unparsed
+        certificate is copied and written as its original bytes.
+        """
 
         def __init__(self, signer: Signer, cert: x509.Certificate, chain: Sequence[x509.Certificate]) -> None:
-            from pyhanko_certvalidator.registry import SimpleCertificateStore
-
             family = signer.algorithm.family
             mechanism, self._md = _MECHANISMS[family]
             self._signer = signer
+            self._cert_der = cert.dump()
+            self._chain_der = tuple(c.dump() for c in chain)
             key_bytes = (cert.public_key.bit_size + 7) // 8
             self._max_len = key_bytes if family is Family.RSA else 2 * key_bytes + 9
+            algorithm: dict[str, Any] = {"algorithm": mechanism}
+            if family is Family.SM2:
+                algorithm["parameters"] = asn1core.Null()  # as in GM/T 0010 examples and our TSA
             super().__init__(
                 signing_cert=cert,
-                cert_registry=cast(Any, SimpleCertificateStore).from_certs([cert, *chain]),
-                signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": mechanism}),
+                signature_mechanism=algos.SignedDigestAlgorithm(algorithm),
                 embed_roots=True,
             )
+
+        @property
+        def signing_cert(self) -> x509.Certificate:
+            return x509.Certificate.load(self._cert_der)
+
+        @property
+        def cert_registry(self) -> Any:
+            # only iterated when the CMS is packaged (no path building happens at signing)
+            return [x509.Certificate.load(d) for d in (self._cert_der, *self._chain_der)]
 
         async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
             if digest_algorithm != self._md:
@@ -527,6 +550,7 @@ class SealJob:
     location: str | None = None
     certify: bool = False
     tst_size: int = 8000  # expected DER size of one of our timestamp tokens
+    cross_page: bool = False  # also a 骑缝章: a slice of the seal on the right edge of every page
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -614,6 +638,8 @@ async def async_seal_pdf(
     )
     cms_size = signer.cms_size + (job.tst_size + 600 if timestamper is not None else 0)
     writer = IncrementalPdfFileWriter(io.BytesIO(job.pdf), strict=True)
+    if job.cross_page:
+        _add_cross_page_slices(writer, job)
     out = await pdf_signer.async_sign_pdf(writer, bytes_reserved=2 * cms_size)
     data: bytes = out.getvalue()
     if opts.embed_revocation and revocation is not None:
@@ -626,6 +652,78 @@ async def async_seal_pdf(
         )
         data = ts_out.getvalue()
     return data
+
+
+def _add_cross_page_slices(writer: Any, job: SealJob) -> None:
+    """骑缝章 (cross-page seal): the seal cut into as many vertical slices as the document has
+    pages, slice *i* as a locked, printable stamp annotation on the right edge of page *i*
+    (ISO 32000-1 §12.5.6.12), so that the pages laid side by side show the whole seal. The
+    annotations are written in the same incremental update as the signature, so the signature
+    covers them."""
+    from pyhanko.pdf_utils import generic as pdf_generic
+
+    generic: Any = pdf_generic  # pyHanko's object constructors are untyped
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    if job.art.pdf is None:
+        raise InvalidSealRequest("cross_page", "needs a generated (vector) seal image, not an uploaded one")
+    pages = job.extra["page_boxes"]
+    n = len(pages)
+    seal_ref = writer.import_page_as_xobject(PdfFileReader(io.BytesIO(job.art.pdf)), page_ix=0)
+    bx1, by1, bx2, by2 = (float(v) for v in cast(Any, seal_ref).get_object()["/BBox"])
+    width, height = bx2 - bx1, by2 - by1
+    slice_w = width / n
+    for i, (_cx1, cy1, cx2, cy2) in enumerate(pages):
+        form = generic.StreamObject(
+            {
+                generic.NameObject("/Type"): generic.NameObject("/XObject"),
+                generic.NameObject("/Subtype"): generic.NameObject("/Form"),
+                generic.NameObject("/BBox"): generic.ArrayObject(
+                    [
+                        generic.FloatObject(0),
+                        generic.FloatObject(0),
+                        generic.FloatObject(slice_w),
+                        generic.FloatObject(height),
+                    ]
+                ),
+                generic.NameObject("/Resources"): generic.DictionaryObject(
+                    {
+                        generic.NameObject("/XObject"): generic.DictionaryObject(
+                            {generic.NameObject("/YwtSeal"): seal_ref}
+                        )
+                    }
+                ),
+            },
+            stream_data=f"q 1 0 0 1 {-(i * slice_w + bx1):.4f} {-by1:.4f} cm /YwtSeal Do Q".encode(),
+        )
+        form_ref = writer.add_object(form)
+        mid = (cy1 + cy2) / 2
+        rect = [cx2 - slice_w, mid - height / 2, cx2, mid + height / 2]
+        page_ref, _ = writer.find_page_for_modification(i)
+        annot = generic.DictionaryObject(
+            {
+                generic.NameObject("/Type"): generic.NameObject("/Annot"),
+                generic.NameObject("/Subtype"): generic.NameObject("/Stamp"),
+                generic.NameObject("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in rect]),
+                generic.NameObject("/AP"): generic.DictionaryObject({generic.NameObject("/N"): form_ref}),
+                generic.NameObject("/F"): generic.NumberObject(4 | 128),  # Print, Locked
+                generic.NameObject("/P"): page_ref,
+                generic.NameObject("/NM"): generic.TextStringObject(f"{job.field_name}-cross-{i + 1}"),
+                generic.NameObject("/Contents"): generic.TextStringObject(f"骑缝章 {i + 1}/{n}"),
+            }
+        )
+        annot_ref = writer.add_object(annot)
+        page = cast(Any, page_ref).get_object()
+        if "/Annots" in page:
+            raw = page.raw_get("/Annots")
+            if isinstance(raw, generic.IndirectObject):
+                cast(Any, raw).get_object().append(annot_ref)
+                writer.mark_update(raw)
+                continue
+            page["/Annots"].append(annot_ref)
+        else:
+            page[generic.NameObject("/Annots")] = generic.ArrayObject([annot_ref])
+        writer.update_container(page)
 
 
 def _add_dss(data: bytes, rev: RevocationData) -> bytes:

@@ -21,6 +21,7 @@ import json
 import secrets
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -193,14 +194,17 @@ def _clean_token(field: str, value: str | None, max_len: int) -> str | None:
     return v
 
 
-def _run(coro: Any) -> Any:
-    """Run pyHanko's async signing to completion on a private loop in this (worker) thread."""
+def _no_running_loop() -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
-    coro.close()
+        return
     raise RuntimeError("sign_pdf was called inside an event loop; await async_sign_pdf instead")
+
+
+def _run(coro: Any) -> Any:
+    """Run pyHanko's async signing to completion on a private loop in this (worker) thread."""
+    return asyncio.run(coro)
 
 
 class SealService:
@@ -332,8 +336,12 @@ class SealService:
         assert cred is not None
         return cred
 
-    def approve(self, session: Session, seal_id: str, *, actor: str) -> SealInfo:
-        """Make the seal: key pair, Seal CA certificate, GB/T 38540 v4 SES_Seal (maker-signed)."""
+    def approve(self, session: Session, seal_id: str, *, actor: str, key_id: str | None = None) -> SealInfo:
+        """Make the seal: key pair, Seal CA certificate, GB/T 38540 v4 SES_Seal (maker-signed).
+
+        ``key_id`` uses a key already in the key store (an HSM-generated or imported key) instead
+        of generating one; it must be of the seal's family and not belong to another seal.
+        """
         rec = self._record(session, seal_id)
         if rec.status != SealStatus.APPLIED.value:
             raise SealStateConflict(rec.id, rec.status, "approve")
@@ -343,7 +351,14 @@ class SealService:
         subject = {"country_name": "CN", "organization_name": rec.owner_name[:64], "common_name": rec.name[:64]}
         if rec.department:
             subject["organizational_unit_name"] = rec.department[:64]
-        key = self.keys.generate(session, SEAL_KEY_ALGORITHMS[family], f"seal {rec.id} {rec.es_id}", actor=actor)
+        if key_id is None:
+            key = self.keys.generate(session, SEAL_KEY_ALGORITHMS[family], f"seal {rec.id} {rec.es_id}", actor=actor)
+        else:
+            key = self.keys.get(session, key_id)
+            if key.algorithm.family is not family:
+                raise InvalidSealRequest("key_id", f"is a {key.algorithm.value} key; this seal is {family.value}")
+            if session.exec(select(SealRecord).where(SealRecord.key_id == key_id)).first() is not None:
+                raise InvalidSealRequest("key_id", "already belongs to another seal")
         issued = self.ca.issue_for_key(
             session,
             ca_id_for(family, CaRole.SEAL),
@@ -423,7 +438,8 @@ class SealService:
         return self._view(session, rec)
 
     def revoke(self, session: Session, seal_id: str, *, actor: str, reason: str = "cessation_of_operation") -> SealInfo:
-        """Final. The seal certificate is revoked (CRL re-issued, OCSP answers "revoked" at once)."""
+        """Final. The seal certificate is revoked (CRL re-issued, OCSP answers "revoked" at once).
+        Grants stay as they are: a client that holds one is told the seal is revoked (409)."""
         rec = self._record(session, seal_id)
         status = SealStatus(rec.status)
         if status is SealStatus.REVOKED:
@@ -436,11 +452,6 @@ class SealService:
                     raise
         rec.status, rec.status_reason, rec.updated_at = SealStatus.REVOKED.value, reason[:200], _now()
         session.add(rec)
-        for g in session.exec(
-            select(SealGrant).where(SealGrant.seal_id == rec.id, SealGrant.status != "revoked")
-        ).all():
-            g.status, g.revoked_by, g.revoked_at = GrantStatus.REVOKED.value, actor, _now()
-            session.add(g)
         self._journal(
             session, actor, "seal.revoke", rec, cert_serial=rec.cert_serial, reason=reason, previous=status.value
         )
@@ -728,6 +739,7 @@ class SealService:
         client_id: str | None,
         document_type: str | None,
         idempotency_key: str | None,
+        cross_page: bool = False,
     ) -> _Prepared | SignedPdf:
         if not isinstance(pdf, bytes | bytearray):
             raise InvalidSealRequest("file", "must be bytes")
@@ -751,6 +763,7 @@ class SealService:
             "location": location,
             "certify": bool(certify),
             "document_type": doc_type,
+            "cross_page": bool(cross_page),
         }
         request_sha256 = _hash(json.dumps(request, sort_keys=True, ensure_ascii=False).encode())
         if key is not None:
@@ -791,7 +804,11 @@ class SealService:
             location=location,
             certify=bool(certify),
             tst_size=self._tst_size(session, Family(rec.family)) if opts.signature_timestamp else 0,
+            cross_page=bool(cross_page),
+            extra={"page_boxes": [p.crop_box for p in facts.pages]},
         )
+        if cross_page and facts.page_count < 2:
+            raise InvalidSealRequest("cross_page", "a cross-page seal needs a document of at least two pages")
         revocation = self._revocation(session, rec, signer) if opts.embed_revocation else None
         return _Prepared(rec, client_key, request_sha256, input_sha256, job, signer, revocation)
 
@@ -861,6 +878,7 @@ class SealService:
         client_id: str | None = None,
         document_type: str | None = None,
         idempotency_key: str | None = None,
+        cross_page: bool = False,
     ) -> SignedPdf:
         """Seal ``pdf`` with seal ``seal_id``; returns the sealed PDF (an incremental update).
 
@@ -875,6 +893,7 @@ class SealService:
         3161 timestamp comes from ca/ in the caller's session. Call it from a worker thread
         (sync route, CLI); from async code use :meth:`async_sign_pdf`.
         """
+        _no_running_loop()
         key = _clean_token("idempotency_key", idempotency_key, MAX_IDEMPOTENCY_KEY)
         doc_type = _clean_token("document_type", document_type, MAX_DOCUMENT_TYPE)
         prep = self._prepare(
@@ -890,6 +909,7 @@ class SealService:
             client_id=client_id,
             document_type=doc_type,
             idempotency_key=key,
+            cross_page=cross_page,
         )
         if isinstance(prep, SignedPdf):
             return prep
@@ -957,8 +977,12 @@ class SealService:
 
     def seal_document(self, **kwargs: Any) -> SignedPdf:
         """:meth:`sign_pdf` in its own transaction; a refusal is journaled (``seal.use.denied``)
-        in a second transaction after the first rolled back, then re-raised."""
+        in a second transaction after the first rolled back, then re-raised. ``placement`` may
+        also be a mapping of :class:`Placement` fields (checked inside, so a bad one is journaled)."""
         try:
+            placement = kwargs.get("placement")
+            if isinstance(placement, Mapping):
+                kwargs["placement"] = Placement(**{k: v for k, v in placement.items() if v is not None})
             with self.db.session() as session:
                 return self.sign_pdf(session, **kwargs)
         except YwtError as exc:

@@ -209,32 +209,52 @@ def search(
     issued_from: date | None = None,
     issued_to: date | None = None,
     holder_kind: HolderKindRef | None = None,
-    holder_code: Annotated[str | None, Query(max_length=40)] = None,
     number: Annotated[str | None, Query(max_length=64)] = None,
     digitised: bool | None = None,
     current_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
-    """The issuer's licences (operators: any issuer), filtered; holder by keyed hash of the code."""
-    page = licenses.search(
-        session,
-        caller,
-        SearchFilters(
-            type_code=type_code,
-            issuer_code=issuer_code,
-            status=status,
-            issued_from=issued_from,
-            issued_to=issued_to,
-            holder_kind=holder_kind,
-            holder_code=holder_code,
-            number=number,
-            digitised=digitised,
-            current_only=current_only,
-            limit=limit,
-            offset=offset,
-        ),
+    """The issuer's licences (operators: any issuer), filtered. To find a holder's licences use
+    ``POST /license/v1/licenses/search``: an ID number never goes into a URL (and its logs)."""
+    filters = SearchFilters(
+        type_code=type_code,
+        issuer_code=issuer_code,
+        status=status,
+        issued_from=issued_from,
+        issued_to=issued_to,
+        holder_kind=holder_kind,
+        number=number,
+        digitised=digitised,
+        current_only=current_only,
+        limit=limit,
+        offset=offset,
     )
+    return _page(licenses.search(session, caller, filters))
+
+
+class SearchIn(BaseModel):
+    type_code: str | None = Field(default=None, max_length=40)
+    issuer_code: str | None = Field(default=None, max_length=40)
+    status: LicenseStatus | None = None
+    issued_from: date | None = None
+    issued_to: date | None = None
+    holder_kind: HolderKindRef | None = None
+    holder_code: str | None = Field(default=None, max_length=40, description="citizen ID or USCC (keyed-hash search)")
+    number: str | None = Field(default=None, max_length=64)
+    digitised: bool | None = None
+    current_only: bool = False
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0)
+
+
+@router.post("/licenses/search")
+def search_post(licenses: LicensesDep, session: SessionDep, caller: ManagingCaller, body: SearchIn) -> JSONResponse:
+    """Search with the criteria in the body, including the holder's code (found by its keyed hash)."""
+    return _page(licenses.search(session, caller, SearchFilters(**body.model_dump())))
+
+
+def _page(page: Any) -> JSONResponse:
     return JSONResponse(
         {"total": page.total, "limit": page.limit, "offset": page.offset, "items": [v.as_dict() for v in page.items]},
         headers={"Cache-Control": "no-store"},
@@ -382,4 +402,3 @@ def shared_pdf(licenses: LicensesDep, request: Request, token: str) -> Response:
     got = Shares(licenses).access(token, want_pdf=True, requester=_requester(request))
     assert got.pdf is not None
     return _pdf_response(got.pdf, f"licence-{got.licence.serial}-{got.licence.version:03d}.pdf", got.licence.status)
-

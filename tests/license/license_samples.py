@@ -59,9 +59,7 @@ _TOKEN = base64.urlsafe_b64encode(b"".join(hashlib.sha256(bytes([i])).digest() f
 LONG_QR_TEXT = "http://127.0.0.1:8000/v/" + _TOKEN.decode().rstrip("=")[:280]
 
 
-def sample_record(
-    license_type: Any, data: dict[str, Any], *, issue: Any = None, serial: str = "2024000001"
-) -> Any:
+def sample_record(license_type: Any, data: dict[str, Any], *, issue: Any = None, serial: str = "2024000001") -> Any:
     """A consistent (identifier, normalised data, metadata) triple for a built-in type."""
     from datetime import UTC, date, datetime
 

@@ -76,9 +76,7 @@ def test_business_licence_metadata_elements_and_order(business_type: LicenseType
 
 
 def test_open_ended_value_is_configurable(business_type: LicenseType) -> None:
-    meta = build_metadata(
-        business_type, business_data(), business_record(business_type), open_ended_value="长期"
-    )
+    meta = build_metadata(business_type, business_data(), business_record(business_type), open_ended_value="长期")
     assert meta.get("ZZYXQJZRQ") == "长期"
 
 

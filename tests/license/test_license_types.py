@@ -238,9 +238,7 @@ CONTRADICTIONS: list[tuple[str, Mutator, str]] = [
 @pytest.mark.parametrize(
     ("mutate", "path"), [(m, p) for _, m, p in CONTRADICTIONS], ids=[name for name, _, _ in CONTRADICTIONS]
 )
-def test_contradictory_types_cannot_be_built(
-    base_business_dict: dict[str, Any], mutate: Mutator, path: str
-) -> None:
+def test_contradictory_types_cannot_be_built(base_business_dict: dict[str, Any], mutate: Mutator, path: str) -> None:
     LicenseType.from_dict(base_business_dict)  # the base is fine
     mutate(base_business_dict)
     with pytest.raises(InvalidLicenseType) as err:
@@ -482,9 +480,7 @@ def test_validity_open_ended_person(person_type: LicenseType) -> None:
         (date(2023, 3, 1), 1, date(2024, 2, 29)),
     ],
 )
-def test_validity_fixed_years(
-    base_business_dict: dict[str, Any], issued: date, years: int, until: date
-) -> None:
+def test_validity_fixed_years(base_business_dict: dict[str, Any], issued: date, years: int, until: date) -> None:
     base_business_dict["validity"] = {"kind": "fixed_years", "years": years}
     base_business_dict["metadata"]["KZ_YYQX"] = "term_until"
     t = LicenseType.from_dict(base_business_dict)
