@@ -540,7 +540,7 @@ class ClientRegistry:
     def _check_secret(self, session: Session, client_id: str, secret: str, method: AuthMethod) -> ClientInfo:
         challenge = 'Basic realm="ywt"' if method is AuthMethod.CLIENT_SECRET_BASIC else None
         rec = session.get(ClientRecord, client_id) if len(client_id) <= 64 else None
-        ok = self._hasher.verify(rec.secret_hash if rec is not None else None, secret[:500])
+        ok = self._hasher.verify_client_secret(rec.secret_hash if rec is not None else None, secret[:500])
         if rec is None or not ok or not rec.active or rec.auth_method != method.value:
             extra = {"www_authenticate": challenge} if challenge else {}
             raise _failed(client_id if rec is not None else None, **extra)

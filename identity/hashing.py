@@ -9,6 +9,12 @@
   not even allow checking a guess. Stored strings are self-describing (``$hmac-sm3$...`` or
   ``$argon2id$...``), so both kinds live in one column.
 * Tokens, codes and session ids (random, 256 bits): SHA-256, for lookup by hash.
+
+A successful argon2id check of a *client secret* is memoised for :data:`MEMO_SECONDS`: the memo
+is keyed by an HMAC (per-process random key) of the stored hash and the candidate, so it only
+ever skips recomputing the same pure function — a rotated secret has a new stored hash and misses
+at once in every process, a disabled client is refused before the secret is looked at, and a
+memory dump yields nothing usable offline. Failures are never memoised. Passwords are not memoised.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from typing import Final
 
 from argon2 import PasswordHasher
@@ -37,6 +45,8 @@ _HMAC_PREFIX: Final = "$hmac-sm3$"
 #: Generated secrets have this many random bytes; only those may use the fast keyed hash.
 GENERATED_SECRET_BYTES: Final = 32
 _DUMMY = _argon2.hash("ywt-dummy-password-for-equal-timing")
+MEMO_SECONDS: Final = 600.0
+MEMO_MAX: Final = 10_000
 
 
 def new_secret() -> str:
@@ -54,6 +64,9 @@ class SecretHasher:
 
     def __init__(self, master: MasterKey) -> None:
         self._key = master.derive("identity/client-secret-hmac-sm3", 32)
+        self._memo_key = secrets.token_bytes(32)
+        self._memo: dict[bytes, float] = {}
+        self._memo_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return "SecretHasher(<key redacted>)"
@@ -81,6 +94,24 @@ class SecretHasher:
             return bool(_argon2.verify(stored, candidate))
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+    def verify_client_secret(self, stored: str | None, candidate: str) -> bool:
+        """:meth:`verify`, with successful argon2id checks memoised (see the module docstring)."""
+        if stored is None or stored.startswith(_HMAC_PREFIX):
+            return self.verify(stored, candidate)
+        tag = hmac.new(self._memo_key, stored.encode() + b"\x00" + candidate.encode("utf-8"), "sha256").digest()
+        now = time.monotonic()
+        with self._memo_lock:
+            seen = self._memo.get(tag)
+            if seen is not None and now - seen < MEMO_SECONDS:
+                return True
+        ok = self.verify(stored, candidate)
+        if ok:
+            with self._memo_lock:
+                if len(self._memo) >= MEMO_MAX:
+                    self._memo.clear()
+                self._memo[tag] = now
+        return ok
 
     def needs_rehash(self, stored: str) -> bool:
         return not stored.startswith(_HMAC_PREFIX) and _argon2.check_needs_rehash(stored)

@@ -146,3 +146,26 @@ def check_audience(claims: Mapping[str, Any], accepted: Collection[str]) -> None
         raise JwtRejected("wrong_audience", "aud missing or malformed")
     if not set(values) & set(accepted):
         raise JwtRejected("wrong_audience", "the token is meant for another audience")
+
+
+def verify_jws(token: str, keys: list[dict[str, Any]], allowed_algs: Collection[str]) -> bytes:
+    """Verify a compact JWS from an external issuer against its public JWKs; returns the payload.
+
+    The same steps as for every token we accept: strict header (:func:`parse_header`), the key
+    chosen by ``kid`` (or the only key) and refused unless its own ``alg`` / ``use`` allow this
+    use, a symmetric or private JWK never accepted, then the signature through joserfc.
+    """
+    from identity.jose import import_jwk, verify_compact
+
+    header = parse_header(token, allowed_algs)
+    kid = header.get("kid")
+    candidates = [k for k in keys if isinstance(k, dict) and (kid is None or k.get("kid") == kid)]
+    candidates = [k for k in candidates if k.get("alg") in (None, header["alg"]) and k.get("use") in (None, "sig")]
+    if not candidates or (kid is None and len(candidates) != 1):
+        raise JwtRejected("unknown_key", "no usable key for this token")
+    for jwk in candidates:
+        try:
+            return verify_compact(token, import_jwk(jwk), header["alg"])
+        except Exception:  # noqa: S112 - wrong key type for the alg or bad signature: try the next candidate
+            continue
+    raise JwtRejected("bad_signature", "the signature does not verify")

@@ -149,6 +149,15 @@ class Login:
         if self.accounts.by_phone(session, number) is not None:
             self.otp.send(session, number, "login")
 
+    def sms_ticket(self, phone: str) -> tuple[str, str]:
+        """The phone of a pending SMS login, sealed for the next form (pages never echo numbers)."""
+        number = normalize_phone(phone)
+        return self.tickets.seal("sms-login", {"ph": number}, MFA_TICKET_TTL), mask_phone(number)
+
+    def sms_phone(self, ticket: str) -> tuple[str, str]:
+        number = str(self.tickets.open("sms-login", ticket)["ph"])
+        return number, mask_phone(number)
+
     def sms(self, session: Session, phone: str, code: str, address: str) -> Established | LoginFailed:
         self.throttle.hit(f"login:{address}")
         try:

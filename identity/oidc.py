@@ -107,7 +107,8 @@ class AuthzRequest:
     max_age: int | None
     acr_min: Level | None
     entity: str | None
-    issued_at: int
+    #: when the request was made (microseconds): prompt=login needs a login after this instant
+    issued_at: float
 
     def data(self) -> dict[str, Any]:
         return {
@@ -137,7 +138,7 @@ class AuthzRequest:
             max_age=d["ma"],
             acr_min=Level(d["acr"]) if d["acr"] else None,
             entity=d["e"],
-            issued_at=int(d["t"]),
+            issued_at=float(d["t"]),
         )
 
 
@@ -291,7 +292,7 @@ class OidcProvider:
             max_age=max_age,
             acr_min=acr_min,
             entity=entity,
-            issued_at=int(clock.now().timestamp()),
+            issued_at=clock.now().timestamp(),
         )
 
     def ticket(self, req: AuthzRequest) -> str:

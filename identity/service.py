@@ -19,15 +19,17 @@ from sqlmodel import Session
 from ca.service import CaService
 from core.audit import Journal
 from core.db import Database
-from core.errors import ConfigurationError, Forbidden
+from core.errors import ConfigurationError, Forbidden, InvalidInput
 from core.pii import PiiVault
 from core.secrets import MasterKey
 from core.settings import Settings
-from identity.accounts import Accounts
+from identity.accounts import Accounts, UnknownAccount
 from identity.clients import ClientAuth, ClientRegistry, GrantType
-from identity.errors import InvalidToken
+from identity.errors import InvalidToken, LevelTooLow
+from identity.federation import Federation, NationalIdpConfig
 from identity.hashing import SecretHasher
-from identity.levels import Level
+from identity.inspect import TokenReport, inspect_token
+from identity.levels import LEVEL_OF_METHOD, REQUIRES, Level, Method
 from identity.login import Login
 from identity.models import AccountRecord, SubjectRecord
 from identity.numbers import mask_phone
@@ -125,6 +127,21 @@ class IdentityService:
             issuer=self.issuer,
             pairwise_key=master.derive("identity/pairwise-sub-hmac-sm3", 32),
         )
+        national = NationalIdpConfig.from_settings(settings.national_idp)
+        self.federation: Federation | None = (
+            None
+            if national is None
+            else Federation(
+                national,
+                redirect_uri=f"{self.issuer}/login/national/callback",
+                tickets=self.tickets,
+                accounts=self.accounts,
+                registry=self.registry,
+                sessions=self.sessions,
+                journal=journal,
+                session_factory=db.session,
+            )
+        )
         self.token_endpoint.add_grant(GrantType.AUTHORIZATION_CODE, self.oidc.grant_authorization_code)
         self.token_endpoint.add_grant(GrantType.REFRESH_TOKEN, self.oidc.grant_refresh_token)
 
@@ -217,3 +234,42 @@ class IdentityService:
     def discovery(self) -> dict[str, Any]:
         """OpenID Provider Metadata (OIDC Discovery §3 / RFC 8414 §2): what we actually support."""
         return self.oidc.metadata()
+
+    def record_in_person_check(
+        self, session: Session, username: str, method: Method, evidence_ref: str, *, actor: str
+    ) -> dict[str, Any]:
+        """An identity officer records a counter or certificate check (L4) for a verified person."""
+        if method not in (Method.COUNTER, Method.CERTIFICATE):
+            raise InvalidInput("an officer records counter or certificate checks")
+        ref = (evidence_ref or "").strip()
+        if not ref or len(ref) > 80 or not ref.isprintable():
+            raise InvalidInput("evidence_ref: 1 to 80 printable characters (e.g. the counter's receipt number)")
+        account = self.accounts.by_username(session, username)
+        if account is None:
+            raise UnknownAccount(f"no account {username[:64]!r}")
+        level = self.registry.level(session, account.id)
+        if account.person_id is None or level is None or level < REQUIRES[method]:
+            raise LevelTooLow(REQUIRES[method].value, level.value if level else None)
+        self.registry.record_verification(
+            session,
+            account.id,
+            level=LEVEL_OF_METHOD[method],
+            method=method,
+            source="officer",
+            evidence_ref=f"{method.value}:{ref}",
+            person_id=account.person_id,
+            actor=actor,
+        )
+        return self.me(session, account.id)
+
+    def inspect_token(self, token: str) -> TokenReport:
+        """For ``verify/``: is ``token`` a valid token of ours or of the trusted national IdP?
+        A report, never an exception for a bad token; personal numbers in it are masked."""
+        return inspect_token(
+            token,
+            issuer=self.issuer,
+            keys=self.keys,
+            access_tokens=self.access_tokens,
+            session_factory=self.db.session,
+            federation=self.federation,
+        )

@@ -41,6 +41,8 @@ __all__ = ["CACHE_SECONDS", "KEY_RETENTION", "MAX_TOKEN_TTL", "SigningKeyInfo", 
 MAX_TOKEN_TTL: Final = timedelta(hours=1)
 KEY_RETENTION: Final = MAX_TOKEN_TTL + LEEWAY + timedelta(minutes=5)
 CACHE_SECONDS: Final = 30.0
+#: an active key is replaced at start-up when its certificate has less than this left
+RENEW_BEFORE: Final = timedelta(days=30)
 PURPOSE: Final = "oidc"
 
 ACTIVE, RETIRED, REVOKED = "active", "retired", "revoked"
@@ -92,11 +94,18 @@ class TokenKeys:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def ensure(self, session: Session, *, actor: str = "system") -> list[SigningKeyInfo]:
-        """Create the active key of every family that has none (idempotent)."""
+        """Create the active key of every family that has none, and rotate an active key whose
+        certificate expires within :data:`RENEW_BEFORE` or was revoked (run at every start)."""
         created = []
+        now = clock.now()
         for family in Family:
-            if self._active(session, family) is None:
+            active = self._active(session, family)
+            if active is None:
                 created.append(self._create(session, family, actor))
+                continue
+            cert = self._ca.get_certificate(session, active.cert_serial)
+            if cert.status != "valid" or cert.not_after - now < RENEW_BEFORE:
+                created.append(self.rotate(session, family, actor=actor))
         return created
 
     def _create(self, session: Session, family: Family, actor: str) -> SigningKeyInfo:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import CurrentPrincipal, Principal
+from api.auth import CurrentPrincipal, Principal, RequireRoles
 from api.deps import ServicesDep, SessionDep
 from core.errors import Forbidden, InvalidInput
 from identity.clients import parse_scope
@@ -140,3 +140,24 @@ async def authorise_agent(uscc: str, body: AgentIn, who: Person, services: Servi
 async def revoke_agent(uscc: str, authorisation_id: str, who: Person, services: ServicesDep) -> dict[str, Any]:
     auth = await services.identity.verifier.revoke_agent(who.subject, uscc, authorisation_id, actor=who.actor)
     return auth.as_dict()
+
+
+class InPersonCheckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["counter", "certificate"]
+    evidence_ref: str = Field(min_length=1, max_length=80, description="receipt number of the counter check")
+
+
+@router.post("/accounts/{username}/verifications", status_code=201)
+def record_in_person_check(
+    username: str,
+    body: InPersonCheckIn,
+    who: Annotated[Principal, Depends(RequireRoles("identity_officer"))],
+    services: ServicesDep,
+    session: SessionDep,
+) -> dict[str, Any]:
+    """An identity officer records a counter or certificate check (L4) for a verified (L2) person."""
+    return services.identity.record_in_person_check(
+        session, username, Method(body.method), body.evidence_ref, actor=who.actor
+    )

@@ -8,6 +8,7 @@ import base64
 import io
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -23,6 +24,7 @@ from api.web import (
     page,
     redirect,
     safe_next,
+    secure_cookies,
     set_session,
 )
 from core.errors import NotFound, YwtError
@@ -104,7 +106,7 @@ async def login_totp(request: Request, services: ServicesDep) -> Response:
 
 @router.get("/login/sms", response_class=HTMLResponse)
 async def sms_form(request: Request, services: ServicesDep, next: str | None = None) -> Response:
-    return page(request, services, "login_sms.html", next=safe_next(next), phone="", sent=False, error=None)
+    return page(request, services, "login_sms.html", next=safe_next(next), sent=False, error=None)
 
 
 @router.post("/login/sms/send", response_model=None)
@@ -116,19 +118,21 @@ async def sms_send(request: Request, services: ServicesDep) -> Response:
         check_csrf(request, services, form)
         address = client_address(request)
         await in_db(services, lambda s: services.identity.login.send_login_code(s, phone, address))
+        ticket, masked = services.identity.login.sms_ticket(phone)
     except YwtError as exc:
         return error_page(request, services, exc, back=f"/login/sms?next={target}")
-    return page(request, services, "login_sms.html", next=target, phone=phone, sent=True, error=None)
+    return page(request, services, "login_sms.html", next=target, ticket=ticket, masked=masked, sent=True, error=None)
 
 
 @router.post("/login/sms", response_model=None)
 async def sms_login(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next") or ""))
-    phone = str(form.get("phone") or "")
+    ticket = str(form.get("ticket") or "")
     try:
         check_csrf(request, services, form)
         address = client_address(request)
+        phone, masked = services.identity.login.sms_phone(ticket)
         result = await in_db(
             services, lambda s: services.identity.login.sms(s, phone, str(form.get("code") or ""), address)
         )
@@ -136,7 +140,49 @@ async def sms_login(request: Request, services: ServicesDep) -> Response:
         return error_page(request, services, exc, back=f"/login/sms?next={target}")
     if isinstance(result, Established):
         return _logged_in(services, result, target)
-    return page(request, services, "login_sms.html", 401, next=target, phone=phone, sent=True, error=BAD_CODE)
+    return page(
+        request, services, "login_sms.html", 401, next=target, ticket=ticket, masked=masked, sent=True, error=BAD_CODE
+    )
+
+
+# -- national platform login (mutual recognition) ----------------------------------------------------
+
+FED_COOKIE = "ywt_fed"
+
+
+@router.get("/login/national", response_model=None)
+async def national_start(request: Request, services: ServicesDep, next: str | None = None) -> Response:
+    """Send the browser to the national IdP (state, nonce and PKCE kept in a sealed cookie)."""
+    federation = services.identity.federation
+    if federation is None:
+        raise NotFound("no national IdP is configured")
+    try:
+        url, ticket = await anyio.to_thread.run_sync(federation.start, safe_next(next))
+    except YwtError as exc:
+        return error_page(request, services, exc, back="/login")
+    response = redirect(url)
+    response.set_cookie(
+        FED_COOKIE, ticket, httponly=True, samesite="lax", secure=secure_cookies(services), path="/login/national"
+    )
+    return response
+
+
+@router.get("/login/national/callback", response_model=None)
+async def national_callback(request: Request, services: ServicesDep) -> Response:
+    """Validate the national login, link by verified ID number, open a local session."""
+    federation = services.identity.federation
+    if federation is None:
+        raise NotFound("no national IdP is configured")
+    params = dict(request.query_params.items())
+    ticket = request.cookies.get(FED_COOKIE)
+    try:
+        done = await anyio.to_thread.run_sync(federation.finish, params, ticket)
+    except YwtError as exc:
+        return error_page(request, services, exc, back="/login")
+    response = redirect(safe_next(done.next))
+    set_session(response, services, done.cookie)
+    response.delete_cookie(FED_COOKIE, path="/login/national")
+    return response
 
 
 # -- register ------------------------------------------------------------------------------------------
@@ -151,7 +197,7 @@ async def register_form(request: Request, services: ServicesDep, next: str | Non
 async def register_start(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next") or ""))
-    values = {k: str(form.get(k) or "") for k in ("username", "name", "phone")}
+    values = {k: str(form.get(k) or "") for k in ("username", "name")}  # never echo numbers back
     try:
         check_csrf(request, services, form)
         data = {k: str(form.get(k) or "") for k in ("username", "password", "password2", "name", "id_number", "phone")}

@@ -375,3 +375,38 @@ def test_operator_api_unknown_client(client: TestClient, services: Services) -> 
     problem(client.get("/identity/v1/clients/nope", headers=auth), 404, "unknown-client")
     problem(client.patch("/identity/v1/clients/nope", json={"client_name": "a"}, headers=auth), 404, "unknown-client")
     problem(client.post("/identity/v1/clients/nope/secret", headers=auth), 404, "unknown-client")
+
+
+def test_memoised_argon2_check_never_outlives_the_secret(client: TestClient, services: Services) -> None:
+    """The memo of successful argon2id checks is keyed by the stored hash: rotation and disabling
+    take effect at once, and wrong secrets always cost a full check and fail."""
+    client_token(client)  # argon2id-hashed demo secret: checked and memoised
+    client_token(client)  # memoised
+    oauth_problem(
+        client.post(
+            "/oauth2/token", data={"grant_type": "client_credentials"}, headers=basic(APPROVAL_CLIENT, "nope-nope")
+        ),
+        401,
+        "invalid_client",
+    )
+    with services.db.session() as s:
+        services.identity.clients.rotate_secret(s, APPROVAL_CLIENT, actor="test", secret="another-chosen-secret")
+    oauth_problem(
+        client.post(
+            "/oauth2/token", data={"grant_type": "client_credentials"}, headers=basic(APPROVAL_CLIENT, APPROVAL_SECRET)
+        ),
+        401,
+        "invalid_client",
+    )
+    client_token(client, APPROVAL_CLIENT, "another-chosen-secret")
+    with services.db.session() as s:
+        services.identity.clients.set_active(s, APPROVAL_CLIENT, False, actor="test")
+    oauth_problem(
+        client.post(
+            "/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            headers=basic(APPROVAL_CLIENT, "another-chosen-secret"),
+        ),
+        401,
+        "invalid_client",
+    )

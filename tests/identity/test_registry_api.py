@@ -409,3 +409,46 @@ def test_agent_bad_input(client: TestClient, services: Services) -> None:
     )
     problem(client.post(f"{url}/nope/revoke", headers=head), 404, "unknown-authorisation")
     assert _count(services, AuthorisationRecord) == before
+
+
+# -- in-person checks (L4) ------------------------------------------------------------------------------
+
+
+def test_identity_officer_records_counter_check(client: TestClient, services: Services) -> None:
+    from tests.identity.oauth_helpers import machine_client
+
+    secret = machine_client(services, "counter-desk", scopes=frozenset({"ops"}), roles=frozenset({"identity_officer"}))
+    officer = bearer(client_token(client, "counter-desk", secret))
+    url = f"/identity/v1/accounts/{CITIZEN_USER}/verifications"
+    before = _count(services, VerificationRecord)
+    problem(
+        client.post(url, json={"method": "counter", "evidence_ref": "x"}, headers=bearer(client_token(client))),
+        403,
+        "forbidden",
+    )
+    problem(client.post(url, json={"method": "telecom3", "evidence_ref": "x"}, headers=officer), 422, "validation")
+    problem(client.post(url, json={"method": "counter", "evidence_ref": "\x00"}, headers=officer), 400, "invalid-input")
+    problem(
+        client.post(
+            "/identity/v1/accounts/nobody/verifications",
+            json={"method": "counter", "evidence_ref": "r1"},
+            headers=officer,
+        ),
+        404,
+        "unknown-account",
+    )
+    unverified = new_account(services, "noperson")
+    assert unverified
+    problem(
+        client.post(
+            "/identity/v1/accounts/noperson/verifications",
+            json={"method": "counter", "evidence_ref": "r1"},
+            headers=officer,
+        ),
+        403,
+        "level-too-low",
+    )
+    assert _count(services, VerificationRecord) == before
+    done = client.post(url, json={"method": "counter", "evidence_ref": "TJ-0001"}, headers=officer)
+    assert done.status_code == 201, done.text
+    assert done.json()["level"] == "L4" and done.json()["verifications"][-1]["evidence_ref"] == "counter:TJ-0001"

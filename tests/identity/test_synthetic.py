@@ -58,6 +58,16 @@ def test_default_sizes(data: SyntheticDataset) -> None:
     assert data.seed == DEFAULT_SEED
 
 
+def test_generation_is_fast() -> None:
+    """Guards against a pathological slowdown (a quadratic index, say), not a benchmark: about a
+    second on an idle core, but the suite runs on a shared 2-core machine, so the bound is loose."""
+    start = time.perf_counter()
+    generate.__wrapped__()  # bypass the cache
+    elapsed = time.perf_counter() - start
+    print(f"\nsynthetic data set (10,000 persons, 1,000 entities): {elapsed * 1000:.0f} ms")
+    assert elapsed < 10.0
+
+
 def test_every_person_number_is_valid_and_canonical(data: SyntheticDataset) -> None:
     for person in data.persons:
         assert validate_id_number(person.id_number) == person.id_number

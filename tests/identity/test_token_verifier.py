@@ -367,3 +367,15 @@ def test_gmssl_verifies_sm2_access_token_signature(client: TestClient, services:
     peer = sm2.CryptSM2(public_key=x + y, private_key="")
     assert peer.verify_with_sm3(raw.hex(), head.encode()) is True
     assert peer.verify_with_sm3(raw.hex(), head.encode() + b"x") is False
+
+
+def test_start_up_renews_keys_before_their_certificates_expire(services: Services) -> None:
+    with services.db.session() as s:
+        before = services.identity.keys.all(s)
+        not_after = min(services.ca.get_certificate(s, k.cert_serial).not_after for k in before)
+        assert services.identity.ensure_signing_keys(s) == []  # nothing to do today
+    with clock.frozen(not_after - timedelta(days=10)), services.db.session() as s:
+        renewed = services.identity.ensure_signing_keys(s, actor="test")
+        assert {k.family for k in renewed} == set(Family)
+        statuses = {k.kid: k.status for k in services.identity.keys.all(s)}
+    assert all(statuses[k.kid] == "retired" for k in before)

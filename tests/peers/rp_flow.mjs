@@ -11,7 +11,8 @@
 //   client_secret    RP_CLIENT_SECRET    (required)
 //   redirect_uri     RP_REDIRECT_URI     (required; never fetched: the flow stops at it)
 //   scope            RP_SCOPE            default "openid profile id_number"
-//   auth_method      RP_AUTH_METHOD      client_secret_basic (default) | client_secret_post
+//   auth_method      RP_AUTH_METHOD      client_secret_basic (default) | client_secret_post | none (public client:
+//                                       no secret, PKCE only)
 //   username         RP_USERNAME         value typed into the username field
 //   password         RP_PASSWORD         value typed into the password field
 //   username_field   RP_USERNAME_FIELD   default "username"
@@ -71,9 +72,10 @@ function loadOptions(argv, env) {
     Object.assign(opts, JSON.parse(text));
   }
   for (const key of ['client_id', 'client_secret', 'redirect_uri', 'username', 'password']) {
+    if (key === 'client_secret' && opts.auth_method === 'none') continue;
     if (!opts[key]) usage(`${key} is required (env RP_${key.toUpperCase()} or JSON option)`);
   }
-  if (!['client_secret_basic', 'client_secret_post'].includes(opts.auth_method)) {
+  if (!['client_secret_basic', 'client_secret_post', 'none'].includes(opts.auth_method)) {
     usage(`unsupported auth_method ${opts.auth_method}`);
   }
   return { issuer, opts };
@@ -235,9 +237,11 @@ async function main() {
     execute.push(client.allowInsecureRequests);
   }
   if (opts.non_repudiation) execute.push(client.enableNonRepudiationChecks);
-  const clientAuth = opts.auth_method === 'client_secret_post'
-    ? client.ClientSecretPost(opts.client_secret)
-    : client.ClientSecretBasic(opts.client_secret);
+  const clientAuth = {
+    client_secret_post: () => client.ClientSecretPost(opts.client_secret),
+    client_secret_basic: () => client.ClientSecretBasic(opts.client_secret),
+    none: () => client.None(),
+  }[opts.auth_method]();
   const config = await client.discovery(issuer, opts.client_id, undefined, clientAuth, { execute });
   const server = config.serverMetadata();
 
