@@ -85,9 +85,7 @@ def main() -> None:
     from asn1crypto import pem
 
     from api.app import create_app
-    from api.auth import Principal
     from api.container import build_services, initialise
-    from core.errors import Unauthenticated
     from core.settings import Settings
     from keys import Family
     from seal.domain import SealApplication, SealType
@@ -129,15 +127,24 @@ def main() -> None:
     box = (380.0, 150.0, 380 + 119.06, 150 + 119.06)
     placement = Placement(page=1, x=380, y=150)
 
-    # live server for HTTP measurements and the naive B-T timestamper
-    def verifier(token: str) -> Principal:
-        if token != "bench-token":  # noqa: S105 - bench-only verifier, no real tokens here
-            raise Unauthenticated("bad token")
-        return Principal(
-            subject="bench-client", kind="client", client_id="bench-client", scopes=frozenset({"seal:sign"})
-        )
+    # live server for HTTP measurements and the naive B-T timestamper; the HTTP client is a
+    # registered client_credentials client with a real access token from /oauth2/token
+    from identity.clients import AuthMethod, ClientSpec, ClientType, GrantType
 
-    services.token_verifier = verifier
+    with services.db.session() as s:
+        _, client_secret = services.identity.clients.create(
+            s,
+            ClientSpec(
+                client_id="bench-client",
+                name="bench",
+                client_type=ClientType.CONFIDENTIAL,
+                auth_method=AuthMethod.CLIENT_SECRET_BASIC,
+                grant_types=frozenset({GrantType.CLIENT_CREDENTIALS}),
+                scopes=frozenset({"seal:sign"}),
+                access_token_ttl=3600,
+            ),
+            actor="bench",
+        )
     app = create_app(settings, services)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=8765, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
@@ -210,7 +217,13 @@ def main() -> None:
 
         return run
 
-    http = httpx.Client(base_url="http://127.0.0.1:8765", headers={"Authorization": "Bearer bench-token"}, timeout=60)
+    assert client_secret is not None
+    token = httpx.post(
+        "http://127.0.0.1:8765/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=("bench-client", client_secret),
+    ).json()["access_token"]
+    http = httpx.Client(base_url="http://127.0.0.1:8765", headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
     def over_http(level: str) -> Callable[[int], object]:
         def run(i: int) -> bytes:

@@ -38,15 +38,38 @@ def seal_png() -> bytes:
 
 
 @pytest.fixture
-def fake_tokens(services: object) -> object:
-    """TEST-ONLY: installs a verifier on ``services.token_verifier`` that maps fixed test tokens
-    (``tok-demo-approval``, ``tok-admin``, ...) to principals. Replaced by identity's real
-    client_credentials tokens where those exist."""
-    from pdfkit import FakeTokens, test_principals
+def tokens(client: object, services: object) -> object:
+    """Bearer headers with real RFC 9068 access tokens from ``/oauth2/token`` (client_credentials):
+    ``demo`` = the demo approval system (``seal:sign license:issue``, granted the demo seals),
+    ``noscope`` = the same client asking for ``license:issue`` only, ``other`` = a client with
+    ``seal:sign`` but no grant, and service accounts holding operator roles: ``admin``
+    (administrator), ``manager2`` (seal_manager, the second pair of eyes), ``auditor``.
+    ``renew()`` asks for fresh tokens (after a test moved the clock past their lifetime)."""
+    from pdfkit import TokenBox
 
-    verifier = FakeTokens(test_principals())
-    services.token_verifier = verifier  # type: ignore[attr-defined]
-    return verifier
+    from tests.identity.oauth_helpers import client_token, machine_client
+
+    accounts = {
+        "other": ("other-client", frozenset({"seal:sign"}), frozenset()),
+        "admin": ("test-admin", frozenset({"ops"}), frozenset({"administrator"})),
+        "manager2": ("test-manager2", frozenset({"ops"}), frozenset({"seal_manager"})),
+        "auditor": ("test-auditor", frozenset({"ops"}), frozenset({"auditor"})),
+    }
+    secrets = {
+        name: machine_client(services, cid, scopes=scopes, roles=roles)  # type: ignore[arg-type]
+        for name, (cid, scopes, roles) in accounts.items()
+    }
+
+    def issue() -> dict[str, str]:
+        out = {
+            "demo": client_token(client),  # type: ignore[arg-type]
+            "noscope": client_token(client, scope="license:issue"),  # type: ignore[arg-type]
+        }
+        for name, (cid, _, _) in accounts.items():
+            out[name] = client_token(client, cid, secrets[name])  # type: ignore[arg-type]
+        return out
+
+    return TokenBox(issue)
 
 
 @pytest.fixture

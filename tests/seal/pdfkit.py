@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,7 @@ from asn1crypto import x509
 from PIL import Image
 from sqlmodel import select
 
-from api.auth import Principal
 from core.audit import AuditEntry
-from core.errors import Unauthenticated
 
 FONT = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
 USCC = "11120000MB0000019W"
@@ -93,47 +91,22 @@ def looping_pdf() -> bytes:
     )
 
 
-# ------------------------------------------------------------------------------ auth for tests
+# ------------------------------------------------------------------------------ auth
 
 
-@dataclass
-class FakeTokens:
-    """TEST-ONLY bearer-token verifier installed on ``services.token_verifier`` until identity's
-    client_credentials tokens can be used: maps fixed test tokens to principals."""
+class TokenBox(dict[str, dict[str, str]]):
+    """name -> bearer header, from the ``tokens`` fixture (real client_credentials access tokens)."""
 
-    principals: dict[str, Principal]
+    def __init__(self, issue: Callable[[], dict[str, str]]) -> None:
+        super().__init__()
+        self._issue = issue
+        self.renew()
 
-    def __call__(self, token: str) -> Principal:
-        try:
-            return self.principals[token]
-        except KeyError:
-            raise Unauthenticated(
-                "the access token is not valid", www_authenticate='Bearer error="invalid_token"'
-            ) from None
+    def renew(self) -> None:
+        self.update({name: {"Authorization": f"Bearer {t}"} for name, t in self._issue().items()})
 
 
-def test_principals() -> dict[str, Principal]:
-    client = Principal(
-        subject="demo-approval",
-        kind="client",
-        client_id="demo-approval",
-        scopes=frozenset({"seal:sign", "license:issue"}),
-        entity_uscc=USCC,
-    )
-    return {
-        "tok-demo-approval": client,
-        "tok-other-client": Principal(
-            subject="other-client", kind="client", client_id="other-client", scopes=frozenset({"seal:sign"})
-        ),
-        "tok-no-scope": Principal(subject="demo-approval", kind="client", client_id="demo-approval"),
-        "tok-admin": Principal(subject="admin", kind="operator", roles=frozenset({"administrator"})),
-        "tok-manager2": Principal(subject="manager2", kind="operator", roles=frozenset({"seal_manager"})),
-        "tok-auditor": Principal(subject="auditor", kind="operator", roles=frozenset({"auditor"})),
-    }
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+Tokens = TokenBox
 
 
 # ------------------------------------------------------------------------------ peers

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pdfkit import bearer, encrypted_pdf, looping_pdf, make_pdf, nested_pdf
+from pdfkit import Tokens, encrypted_pdf, looping_pdf, make_pdf, nested_pdf
 from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlmodel import func, select
 
@@ -24,9 +24,6 @@ from api.container import Services
 from core import clock
 from core.audit import AuditEntry
 from seal.models import SealUse
-
-CLIENT = bearer("tok-demo-approval")
-ADMIN = bearer("tok-admin")
 
 
 def _problem(resp: Any, status: int, code: str) -> dict[str, Any]:
@@ -53,18 +50,16 @@ def _last_entry(services: Services) -> AuditEntry:
     return e
 
 
-def _sign(client: TestClient, seal_id: str, pdf: bytes, headers: dict[str, str] | None = None, **fields: Any) -> Any:
+def _sign(client: TestClient, headers: dict[str, str], seal_id: str, pdf: bytes, **fields: Any) -> Any:
     data = {"seal_id": seal_id, "page": "1", "x": "380", "y": "150", "level": "B-B"}
     data.update({k: str(v) for k, v in fields.items() if v is not None})
     for k in [k for k, v in fields.items() if v is None]:
         data.pop(k, None)
-    return client.post(
-        "/seal/v1/sign", files={"file": ("d.pdf", pdf, "application/pdf")}, data=data, headers=headers or CLIENT
-    )
+    return client.post("/seal/v1/sign", files={"file": ("d.pdf", pdf, "application/pdf")}, data=data, headers=headers)
 
 
-def test_demo_seals_listed_with_ids_and_algorithms(client: TestClient, fake_tokens: object) -> None:
-    seals = client.get("/seal/v1/seals", headers=CLIENT).json()
+def test_demo_seals_listed_with_ids_and_algorithms(client: TestClient, tokens: Tokens) -> None:
+    seals = client.get("/seal/v1/seals", headers=tokens["demo"]).json()
     by_family = {s["family"]: s for s in seals}
     assert set(by_family) == {"rsa", "ecdsa", "sm2"}
     assert by_family["rsa"]["key_algorithm"] == "rsa-3072" and by_family["rsa"]["seal_type"] == "official"
@@ -73,18 +68,20 @@ def test_demo_seals_listed_with_ids_and_algorithms(client: TestClient, fake_toke
     assert by_family["ecdsa"]["seal_type"] == "licence" and by_family["ecdsa"]["key_algorithm"] == "ec-p256"
     assert all(s["status"] == "active" and s["owner_uscc"] == "11120000MB0000019W" for s in seals)
     # the client that holds no grant sees none; operators see all
-    assert client.get("/seal/v1/seals", headers=bearer("tok-other-client")).json() == []
-    assert len(client.get("/seal/v1/seals", headers=ADMIN).json()) == 3
-    _problem(client.get("/seal/v1/seals", headers=bearer("tok-auditor")), 403, "forbidden")
-    img = client.get(by_family["sm2"]["image_url"], headers=CLIENT)
+    assert client.get("/seal/v1/seals", headers=tokens["other"]).json() == []
+    assert len(client.get("/seal/v1/seals", headers=tokens["admin"]).json()) == 3
+    _problem(client.get("/seal/v1/seals", headers=tokens["auditor"]), 403, "forbidden")
+    img = client.get(by_family["sm2"]["image_url"], headers=tokens["demo"])
     assert img.headers["content-type"] == "image/png" and img.content.startswith(b"\x89PNG")
 
 
 def test_sign_over_http_returns_a_sealed_pdf_and_journals_the_use(
-    client: TestClient, services: Services, fake_tokens: object, demo_seals: dict[str, str]
+    client: TestClient, services: Services, tokens: Tokens, demo_seals: dict[str, str]
 ) -> None:
     pdf = make_pdf()
-    resp = _sign(client, demo_seals["rsa"], pdf, level="B-T", reason="准予许可", document_type="decision")
+    resp = _sign(
+        client, tokens["demo"], demo_seals["rsa"], pdf, level="B-T", reason="准予许可", document_type="decision"
+    )
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"] == "application/pdf" and resp.headers["idempotent-replayed"] == "false"
     out = resp.content
@@ -99,50 +96,41 @@ def test_sign_over_http_returns_a_sealed_pdf_and_journals_the_use(
     assert hashlib.sha256(pdf).hexdigest() in entry.data and hashlib.sha256(out).hexdigest() in entry.data
 
 
-def test_idempotency_key(
-    client: TestClient, services: Services, fake_tokens: object, demo_seals: dict[str, str]
-) -> None:
+def test_idempotency_key(client: TestClient, services: Services, tokens: Tokens, demo_seals: dict[str, str]) -> None:
     pdf = make_pdf()
-    key = {"Idempotency-Key": "decision-2026-0001", **CLIENT}
-    first = _sign(client, demo_seals["ecdsa"], pdf, headers=key, level="B-T")
+    key = {"Idempotency-Key": "decision-2026-0001", **tokens["demo"]}
+    first = _sign(client, key, demo_seals["ecdsa"], pdf, level="B-T")
     assert first.status_code == 200
     stored = _stored(services)
-    second = _sign(client, demo_seals["ecdsa"], pdf, headers=key, level="B-T")
+    second = _sign(client, key, demo_seals["ecdsa"], pdf, level="B-T")
     assert second.status_code == 200 and second.headers["idempotent-replayed"] == "true"
     assert second.content == first.content and second.headers["x-seal-use-id"] == first.headers["x-seal-use-id"]
     assert _stored(services) == stored  # never signed twice, nothing journaled twice
     # same key, another document: 422, nothing stored, refusal journaled
-    body = _problem(
-        _sign(client, demo_seals["ecdsa"], make_pdf(2), headers=key, level="B-T"), 422, "idempotency-key-reused"
-    )
+    body = _problem(_sign(client, key, demo_seals["ecdsa"], make_pdf(2), level="B-T"), 422, "idempotency-key-reused")
     assert body["idempotency_key"] == "decision-2026-0001"
     uses, blobs, journal = _stored(services)
     assert (uses, blobs, journal) == (stored[0], stored[1], stored[2] + 1)
     assert _last_entry(services).action == "seal.use.denied" and "idempotency-key-reused" in _last_entry(services).data
     # same key, same document, other parameters (level): also a different request
-    _problem(_sign(client, demo_seals["ecdsa"], pdf, headers=key, level="B-B"), 422, "idempotency-key-reused")
+    _problem(_sign(client, key, demo_seals["ecdsa"], pdf, level="B-B"), 422, "idempotency-key-reused")
     # the key is scoped to the client: another client may use the same key string independently
     with services.db.session() as s:
         services.seal.grant(s, demo_seals["ecdsa"], "other-client", actor="test")
-    other = _sign(
-        client,
-        demo_seals["ecdsa"],
-        pdf,
-        headers={"Idempotency-Key": "decision-2026-0001", **bearer("tok-other-client")},
-    )
+    other = _sign(client, {"Idempotency-Key": "decision-2026-0001", **tokens["other"]}, demo_seals["ecdsa"], pdf)
     assert other.status_code == 200 and other.headers["idempotent-replayed"] == "false"
 
 
 def test_concurrent_requests_with_one_key_sign_once(
-    client: TestClient, services: Services, fake_tokens: object, demo_seals: dict[str, str]
+    client: TestClient, services: Services, tokens: Tokens, demo_seals: dict[str, str]
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     pdf = make_pdf()
-    key = {"Idempotency-Key": "parallel-1", **CLIENT}
+    key = {"Idempotency-Key": "parallel-1", **tokens["demo"]}
     before = _stored(services)
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: _sign(client, demo_seals["rsa"], pdf, headers=key), range(4)))
+        results = list(pool.map(lambda _: _sign(client, key, demo_seals["rsa"], pdf), range(4)))
     assert all(r.status_code == 200 for r in results)
     assert len({r.content for r in results}) == 1
     assert sum(r.headers["idempotent-replayed"] == "false" for r in results) == 1
@@ -150,17 +138,17 @@ def test_concurrent_requests_with_one_key_sign_once(
 
 
 def test_missing_or_wrong_token(
-    client: TestClient, services: Services, fake_tokens: object, demo_seals: dict[str, str]
+    client: TestClient, services: Services, tokens: Tokens, demo_seals: dict[str, str]
 ) -> None:
     before = _stored(services)
     resp = client.post("/seal/v1/sign", files={"file": ("d.pdf", make_pdf())}, data={"seal_id": demo_seals["rsa"]})
     _problem(resp, 401, "unauthenticated")
     assert resp.headers["www-authenticate"].startswith("Bearer")
-    _problem(_sign(client, demo_seals["rsa"], make_pdf(), headers=bearer("not-a-token")), 401, "unauthenticated")
     _problem(
-        _sign(client, demo_seals["rsa"], make_pdf(), headers={"Authorization": "Basic abc"}), 401, "unauthenticated"
+        _sign(client, {"Authorization": "Bearer not-a-token"}, demo_seals["rsa"], make_pdf()), 401, "invalid-token"
     )
-    _problem(_sign(client, demo_seals["rsa"], make_pdf(), headers=bearer("tok-no-scope")), 403, "forbidden")
+    _problem(_sign(client, {"Authorization": "Basic abc"}, demo_seals["rsa"], make_pdf()), 401, "unauthenticated")
+    _problem(_sign(client, tokens["noscope"], demo_seals["rsa"], make_pdf()), 403, "forbidden")
     assert _stored(services) == before
 
 
@@ -189,14 +177,14 @@ def test_bad_input_is_refused_nothing_stored_and_journaled(
     code: str,
     client: TestClient,
     services: Services,
-    fake_tokens: object,
+    tokens: Tokens,
     demo_seals: dict[str, str],
 ) -> None:
     spec = build()
     pdf = spec.pop("pdf")
     seal_id = spec.pop("seal_id", demo_seals["rsa"])
     before = _stored(services)
-    body = _problem(_sign(client, seal_id, pdf, **spec), status, code)
+    body = _problem(_sign(client, tokens["demo"], seal_id, pdf, **spec), status, code)
     assert body["detail"]
     uses, blobs, journal = _stored(services)
     assert (uses, blobs) == before[:2]
@@ -209,7 +197,7 @@ def test_bad_input_is_refused_nothing_stored_and_journaled(
     )
 
 
-def test_oversized_upload(services: Services, fake_tokens: object, demo_seals: dict[str, str]) -> None:
+def test_oversized_upload(services: Services, tokens: Tokens, demo_seals: dict[str, str]) -> None:
     """413 from the seal service's own limit (journaled) and from the body limit before the
     route runs (nothing reaches the service)."""
     services.seal.max_pdf_bytes = 30_000
@@ -217,22 +205,22 @@ def test_oversized_upload(services: Services, fake_tokens: object, demo_seals: d
     assert len(big) > 30_000
     with TestClient(create_app(services.settings, services)) as c:
         before = _stored(services)
-        body = _problem(_sign(c, demo_seals["rsa"], big), 413, "pdf-too-large")
+        body = _problem(_sign(c, tokens["demo"], demo_seals["rsa"], big), 413, "pdf-too-large")
         assert body["limit"] == 30_000
         assert _stored(services)[:2] == before[:2] and _last_entry(services).action == "seal.use.denied"
     small = services.settings.model_copy(update={"max_upload_bytes": 20_000})
     with TestClient(create_app(small, services)) as c:
         before = _stored(services)
-        _problem(_sign(c, demo_seals["rsa"], big), 413, "too-large")
+        _problem(_sign(c, tokens["demo"], demo_seals["rsa"], big), 413, "too-large")
         assert _stored(services) == before
 
 
 def test_seal_not_granted_and_grant_limits(
-    client: TestClient, services: Services, fake_tokens: object, demo_seals: dict[str, str]
+    client: TestClient, services: Services, tokens: Tokens, demo_seals: dict[str, str]
 ) -> None:
-    other = bearer("tok-other-client")
+    other = tokens["other"]
     before = _stored(services)
-    body = _problem(_sign(client, demo_seals["sm2"], make_pdf(), headers=other), 403, "seal-not-granted")
+    body = _problem(_sign(client, other, demo_seals["sm2"], make_pdf()), 403, "seal-not-granted")
     assert body["client_id"] == "other-client" and body["seal_id"] == demo_seals["sm2"]
     assert _stored(services)[:2] == before[:2]
     assert _last_entry(services).action == "seal.use.denied" and "seal-not-granted" in _last_entry(services).data
@@ -245,59 +233,59 @@ def test_seal_not_granted_and_grant_limits(
             "document_types": ["license-decision"],
             "not_after": (clock.now() + timedelta(days=1)).isoformat(),
         },
-        headers=ADMIN,
+        headers=tokens["admin"],
     )
     assert g.status_code == 201 and g.json()["status"] == "active"
-    _problem(_sign(client, demo_seals["sm2"], make_pdf(), headers=other), 403, "seal-not-granted")
-    _problem(
-        _sign(client, demo_seals["sm2"], make_pdf(), headers=other, document_type="other"), 403, "seal-not-granted"
-    )
-    assert (
-        _sign(client, demo_seals["sm2"], make_pdf(), headers=other, document_type="license-decision").status_code == 200
-    )
+    _problem(_sign(client, other, demo_seals["sm2"], make_pdf()), 403, "seal-not-granted")
+    _problem(_sign(client, other, demo_seals["sm2"], make_pdf(), document_type="other"), 403, "seal-not-granted")
+    assert _sign(client, other, demo_seals["sm2"], make_pdf(), document_type="license-decision").status_code == 200
     clock.set_global(clock.now() + timedelta(days=2))
     try:
+        tokens.renew()
+        other = tokens["other"]
         _problem(
-            _sign(client, demo_seals["sm2"], make_pdf(), headers=other, document_type="license-decision"),
+            _sign(client, other, demo_seals["sm2"], make_pdf(), document_type="license-decision"),
             403,
             "seal-not-granted",
         )
     finally:
         clock.set_global(None)
+    tokens.renew()  # those were issued in the future
     # revoking the grant ends it
-    client.post(f"/seal/v1/grants/{g.json()['id']}/revoke", headers=ADMIN)
-    grants = client.get("/seal/v1/grants", params={"client_id": "other-client"}, headers=ADMIN).json()
+    client.post(f"/seal/v1/grants/{g.json()['id']}/revoke", headers=tokens["admin"])
+    grants = client.get("/seal/v1/grants", params={"client_id": "other-client"}, headers=tokens["admin"]).json()
     assert [x["status"] for x in grants] == ["revoked"]
 
 
 @pytest.mark.parametrize("state", ["suspended", "revoked", "expired"])
 def test_unusable_seal_is_409(
-    state: str, client: TestClient, services: Services, fake_tokens: object, demo_seals: dict[str, str]
+    state: str, client: TestClient, services: Services, tokens: Tokens, demo_seals: dict[str, str]
 ) -> None:
     seal_id = demo_seals["ecdsa"]
     if state == "suspended":
         assert (
             client.post(
-                f"/seal/v1/seals/{seal_id}/suspend", json={"reason": "印章保管人变更"}, headers=ADMIN
+                f"/seal/v1/seals/{seal_id}/suspend", json={"reason": "印章保管人变更"}, headers=tokens["admin"]
             ).status_code
             == 200
         )
     elif state == "revoked":
         assert (
             client.post(
-                f"/seal/v1/seals/{seal_id}/revoke", json={"reason": "key_compromise"}, headers=ADMIN
+                f"/seal/v1/seals/{seal_id}/revoke", json={"reason": "key_compromise"}, headers=tokens["admin"]
             ).status_code
             == 200
         )
     else:
-        valid_to = client.get(f"/seal/v1/seals/{seal_id}", headers=ADMIN).json()["valid_to"]
+        valid_to = client.get(f"/seal/v1/seals/{seal_id}", headers=tokens["admin"]).json()["valid_to"]
         from datetime import datetime
 
         clock.set_global(datetime.fromisoformat(valid_to) + timedelta(days=1))
+        tokens.renew()
     try:
         before = _stored(services)
         code = {"suspended": "seal-suspended", "revoked": "seal-revoked", "expired": "seal-expired"}[state]
-        body = _problem(_sign(client, seal_id, make_pdf()), 409, code)
+        body = _problem(_sign(client, tokens["demo"], seal_id, make_pdf()), 409, code)
         assert body["seal_id"] == seal_id and body["seal_status"] == state
         assert _stored(services)[:2] == before[:2]
         entry = _last_entry(services)
@@ -306,6 +294,6 @@ def test_unusable_seal_is_409(
             with services.db.session() as s:
                 actions = [e.action for e in s.exec(select(AuditEntry).where(AuditEntry.seq > before[2])).all()]
             assert actions[-1] == "seal.use.denied" and set(actions[:-1]) == {"seal.expire"}
-            assert client.get(f"/seal/v1/seals/{seal_id}", headers=ADMIN).json()["status"] == "expired"
+            assert client.get(f"/seal/v1/seals/{seal_id}", headers=tokens["admin"]).json()["status"] == "expired"
     finally:
         clock.set_global(None)

@@ -14,7 +14,7 @@ import pytest
 from asn1crypto import crl as asn1crl
 from asn1crypto import ocsp, x509
 from fastapi.testclient import TestClient
-from pdfkit import DEPT, USCC, bearer, make_pdf
+from pdfkit import DEPT, USCC, Tokens, make_pdf
 from sqlmodel import select
 
 from api.container import Services
@@ -25,13 +25,10 @@ from seal.domain import SealApplication, SealType
 from seal.ses import CheckName, CheckStatus, Indication, make_signature, parse_seal
 from seal.trust import verify_ses_blob
 
-ADMIN = bearer("tok-admin")
-MANAGER2 = bearer("tok-manager2")
 
-
-def _apply(client: TestClient, **over: Any) -> dict[str, Any]:
+def _apply(client: TestClient, tokens: Tokens, **over: Any) -> dict[str, Any]:
     body = {"owner_uscc": USCC, "owner_name": DEPT, "seal_type": "contract", "family": "sm2", **over}
-    resp = client.post("/seal/v1/seals", json=body, headers=ADMIN)
+    resp = client.post("/seal/v1/seals", json=body, headers=tokens["admin"])
     assert resp.status_code == 201, resp.text
     out: dict[str, Any] = resp.json()
     return out
@@ -82,30 +79,28 @@ def _ocsp_status(client: TestClient, cert_der: bytes, issuer_der: bytes) -> tupl
     return status.name, reason
 
 
-def test_lifecycle_with_crl_and_ocsp(
-    client: TestClient, services: Services, fake_tokens: object, tmp_path: Path
-) -> None:
-    seal = _apply(client, family="rsa", department="综合科")
+def test_lifecycle_with_crl_and_ocsp(client: TestClient, services: Services, tokens: Tokens, tmp_path: Path) -> None:
+    seal = _apply(client, tokens, family="rsa", department="综合科")
     sid = seal["id"]
     assert seal["status"] == "applied" and seal["cert_serial"] is None and seal["name"] == DEPT + "合同专用章"
     assert seal["es_id"].startswith("120000" + "02")
     # nothing usable before approval
-    r = client.post("/seal/v1/grants", json={"seal_id": sid, "client_id": "demo-approval"}, headers=ADMIN)
+    r = client.post("/seal/v1/grants", json={"seal_id": sid, "client_id": "demo-approval"}, headers=tokens["admin"])
     assert r.status_code == 201
-    body = client.post(f"/seal/v1/seals/{sid}/activate", headers=ADMIN).json()
+    body = client.post(f"/seal/v1/seals/{sid}/activate", headers=tokens["admin"]).json()
     assert body["type"] == "urn:ywt:problem:seal-state-conflict" and body["seal_status"] == "applied"
     sign = client.post(
         "/seal/v1/sign",
         files={"file": ("d.pdf", make_pdf())},
         data={"seal_id": sid, "page": "1", "x": "100", "y": "100", "level": "B-B"},
-        headers=bearer("tok-demo-approval"),
+        headers=tokens["demo"],
     )
     assert sign.status_code == 409 and sign.json()["type"] == "urn:ywt:problem:seal-not-active"
 
-    approved = client.post(f"/seal/v1/seals/{sid}/approve", headers=ADMIN).json()
+    approved = client.post(f"/seal/v1/seals/{sid}/approve", headers=tokens["admin"]).json()
     assert approved["status"] == "approved" and approved["key_algorithm"] == "rsa-3072" and approved["has_ses_seal"]
     serial = int(approved["cert_serial"], 16)
-    assert client.post(f"/seal/v1/seals/{sid}/activate", headers=ADMIN).json()["status"] == "active"
+    assert client.post(f"/seal/v1/seals/{sid}/activate", headers=tokens["admin"]).json()["status"] == "active"
     with services.db.session() as s:
         cert_der, chain = services.seal.certificate(s, sid)
     cert = x509.Certificate.load(cert_der)
@@ -134,22 +129,24 @@ def test_lifecycle_with_crl_and_ocsp(
 
     # suspend: certificateHold, visible at once in CRL and OCSP
     assert (
-        client.post(f"/seal/v1/seals/{sid}/suspend", json={"reason": "保管人变更"}, headers=ADMIN).json()["status"]
+        client.post(f"/seal/v1/seals/{sid}/suspend", json={"reason": "保管人变更"}, headers=tokens["admin"]).json()[
+            "status"
+        ]
         == "suspended"
     )
     assert _crl_reasons(client, "rsa-seal")[serial] == "certificate_hold"
     assert _ocsp_status(client, cert_der, chain[0]) == ("revoked", "certificate_hold")
     # resume lifts it
-    assert client.post(f"/seal/v1/seals/{sid}/resume", headers=ADMIN).json()["status"] == "active"
+    assert client.post(f"/seal/v1/seals/{sid}/resume", headers=tokens["admin"]).json()["status"] == "active"
     assert serial not in _crl_reasons(client, "rsa-seal")
     assert _ocsp_status(client, cert_der, chain[0]) == ("good", None)
     # revoke is final
-    out = client.post(f"/seal/v1/seals/{sid}/revoke", json={"reason": "key_compromise"}, headers=ADMIN).json()
+    out = client.post(f"/seal/v1/seals/{sid}/revoke", json={"reason": "key_compromise"}, headers=tokens["admin"]).json()
     assert out["status"] == "revoked" and out["status_reason"] == "key_compromise"
     assert _crl_reasons(client, "rsa-seal")[serial] == "key_compromise"
     assert _ocsp_status(client, cert_der, chain[0]) == ("revoked", "key_compromise")
     for op in ("resume", "suspend", "revoke", "approve", "activate"):
-        r = client.post(f"/seal/v1/seals/{sid}/{op}", headers=ADMIN)
+        r = client.post(f"/seal/v1/seals/{sid}/{op}", headers=tokens["admin"])
         assert r.status_code == 409, (op, r.text)
     assert _actions_for(services, sid) == [
         "seal.apply", "seal.use.denied", "seal.approve", "seal.activate", "seal.suspend", "seal.resume", "seal.revoke",
@@ -180,34 +177,38 @@ def test_expiry_is_journaled(services: Services) -> None:
     assert _actions_for(services, info.id)[-1] == "seal.expire"
 
 
-def test_sensitive_seal_needs_a_second_operator(client: TestClient, services: Services, fake_tokens: object) -> None:
-    seal = _apply(client, seal_type="official", family="ecdsa", sensitive=True, owner_name="天津市示例科技局")
+def test_sensitive_seal_needs_a_second_operator(client: TestClient, services: Services, tokens: Tokens) -> None:
+    seal = _apply(client, tokens, seal_type="official", family="ecdsa", sensitive=True, owner_name="天津市示例科技局")
     sid = seal["id"]
-    body = client.post(f"/seal/v1/seals/{sid}/approve", headers=ADMIN).json()
+    body = client.post(f"/seal/v1/seals/{sid}/approve", headers=tokens["admin"]).json()
     assert body["type"] == "urn:ywt:problem:seal-second-approval-required" and body["status"] == 403
-    assert client.post(f"/seal/v1/seals/{sid}/approve", headers=MANAGER2).json()["status"] == "approved"
-    client.post(f"/seal/v1/seals/{sid}/activate", headers=ADMIN)
-    grant = client.post("/seal/v1/grants", json={"seal_id": sid, "client_id": "demo-approval"}, headers=ADMIN).json()
+    assert client.post(f"/seal/v1/seals/{sid}/approve", headers=tokens["manager2"]).json()["status"] == "approved"
+    client.post(f"/seal/v1/seals/{sid}/activate", headers=tokens["admin"])
+    grant = client.post(
+        "/seal/v1/grants", json={"seal_id": sid, "client_id": "demo-approval"}, headers=tokens["admin"]
+    ).json()
     assert grant["status"] == "pending"
     pdf = make_pdf()
     form = {"seal_id": sid, "page": "1", "x": "100", "y": "100", "level": "B-B"}
-    client_h = bearer("tok-demo-approval")
+    client_h = tokens["demo"]
     r = client.post("/seal/v1/sign", files={"file": ("d.pdf", pdf)}, data=form, headers=client_h)
     assert r.status_code == 403 and r.json()["type"] == "urn:ywt:problem:seal-not-granted"
-    same = client.post(f"/seal/v1/grants/{grant['id']}/approve", headers=ADMIN)
+    same = client.post(f"/seal/v1/grants/{grant['id']}/approve", headers=tokens["admin"])
     assert same.status_code == 403
-    assert client.post(f"/seal/v1/grants/{grant['id']}/approve", headers=MANAGER2).json()["status"] == "active"
+    assert (
+        client.post(f"/seal/v1/grants/{grant['id']}/approve", headers=tokens["manager2"]).json()["status"] == "active"
+    )
     assert client.post("/seal/v1/sign", files={"file": ("d.pdf", pdf)}, data=form, headers=client_h).status_code == 200
     with services.db.session() as s:
         e = s.exec(select(AuditEntry).where(AuditEntry.action == "seal.grant.approve")).all()
-    assert [x.actor for x in e] == ["operator:manager2"]
+    assert [x.actor for x in e] == ["client:test-manager2"]
 
 
-def test_operator_endpoints_need_the_role(client: TestClient, fake_tokens: object, demo_seals: dict[str, str]) -> None:
-    for token in ("tok-demo-approval", "tok-auditor"):
-        r = client.post(f"/seal/v1/seals/{demo_seals['rsa']}/revoke", headers=bearer(token))
+def test_operator_endpoints_need_the_role(client: TestClient, tokens: Tokens, demo_seals: dict[str, str]) -> None:
+    for name in ("demo", "auditor"):
+        r = client.post(f"/seal/v1/seals/{demo_seals['rsa']}/revoke", headers=tokens[name])
         assert r.status_code == 403 and r.json()["type"] == "urn:ywt:problem:forbidden"
-    r = client.post("/seal/v1/seals", json={"owner_uscc": USCC}, headers=bearer("tok-auditor"))
+    r = client.post("/seal/v1/seals", json={"owner_uscc": USCC}, headers=tokens["auditor"])
     assert r.status_code == 403
     assert client.get(f"/seal/v1/seals/{demo_seals['rsa']}").status_code == 401
 
@@ -224,13 +225,13 @@ def test_operator_endpoints_need_the_role(client: TestClient, fake_tokens: objec
         ("width_mm", 10),
     ],
 )
-def test_bad_applications(client: TestClient, services: Services, fake_tokens: object, field: str, value: Any) -> None:
+def test_bad_applications(client: TestClient, services: Services, tokens: Tokens, field: str, value: Any) -> None:
     with services.db.session() as s:
         before = len(services.seal.list_seals(s))
     r = client.post(
         "/seal/v1/seals",
         json={"owner_uscc": USCC, "owner_name": DEPT, "seal_type": "contract", field: value},
-        headers=ADMIN,
+        headers=tokens["admin"],
     )
     assert r.status_code == 400, r.text
     assert r.json()["type"] in ("urn:ywt:problem:invalid-seal-request", "urn:ywt:problem:invalid-seal-spec")
@@ -240,7 +241,7 @@ def test_bad_applications(client: TestClient, services: Services, fake_tokens: o
         assert len(services.seal.list_seals(s)) == before
 
 
-def test_uploaded_image(client: TestClient, services: Services, fake_tokens: object, tmp_path: Path) -> None:
+def test_uploaded_image(client: TestClient, services: Services, tokens: Tokens, tmp_path: Path) -> None:
     import io
 
     from PIL import Image, ImageDraw
@@ -249,23 +250,28 @@ def test_uploaded_image(client: TestClient, services: Services, fake_tokens: obj
     ImageDraw.Draw(img).rectangle((10, 10, 390, 190), outline=(230, 0, 18, 255), width=12)
     buf = io.BytesIO()
     img.save(buf, "PNG")
-    sid = _apply(client, seal_type="finance", family="ecdsa")["id"]
+    sid = _apply(client, tokens, seal_type="finance", family="ecdsa")["id"]
     r = client.put(
-        f"/seal/v1/seals/{sid}/image", files={"file": ("s.png", buf.getvalue())}, data={"width_mm": "40"}, headers=ADMIN
+        f"/seal/v1/seals/{sid}/image",
+        files={"file": ("s.png", buf.getvalue())},
+        data={"width_mm": "40"},
+        headers=tokens["admin"],
     )
     assert r.status_code == 200 and r.json()["image_source"] == "uploaded" and r.json()["height_mm"] == 20
     # bad uploads
-    bad = client.put(f"/seal/v1/seals/{sid}/image", files={"file": ("s.png", b"\xff\xd8\xff\xe0 JPEG")}, headers=ADMIN)
+    bad = client.put(
+        f"/seal/v1/seals/{sid}/image", files={"file": ("s.png", b"\xff\xd8\xff\xe0 JPEG")}, headers=tokens["admin"]
+    )
     assert bad.status_code == 400 and bad.json()["type"] == "urn:ywt:problem:invalid-seal-image"
     big = client.put(
         f"/seal/v1/seals/{sid}/image",
         files={"file": ("s.png", b"\x89PNG\r\n\x1a\n" + b"0" * (3 * 1024 * 1024))},
-        headers=ADMIN,
+        headers=tokens["admin"],
     )
     assert big.status_code == 413 and big.json()["type"] == "urn:ywt:problem:seal-image-too-large"
-    client.post(f"/seal/v1/seals/{sid}/approve", headers=ADMIN)
-    client.post(f"/seal/v1/seals/{sid}/activate", headers=ADMIN)
-    late = client.put(f"/seal/v1/seals/{sid}/image", files={"file": ("s.png", buf.getvalue())}, headers=ADMIN)
+    client.post(f"/seal/v1/seals/{sid}/approve", headers=tokens["admin"])
+    client.post(f"/seal/v1/seals/{sid}/activate", headers=tokens["admin"])
+    late = client.put(f"/seal/v1/seals/{sid}/image", files={"file": ("s.png", buf.getvalue())}, headers=tokens["admin"])
     assert late.status_code == 409
     # the uploaded PNG is the stamp: sealing works and the SES_Seal carries it
     with services.db.session() as s:
@@ -291,10 +297,10 @@ def test_uploaded_image(client: TestClient, services: Services, fake_tokens: obj
 
 
 def test_ses_seal_made_by_the_seal_maker_verifies(
-    client: TestClient, services: Services, fake_tokens: object, demo_seals: dict[str, str]
+    client: TestClient, services: Services, tokens: Tokens, demo_seals: dict[str, str]
 ) -> None:
     for family, seal_id in demo_seals.items():
-        blob = client.get(f"/seal/v1/seals/{seal_id}/ses-seal", headers=bearer("tok-demo-approval")).content
+        blob = client.get(f"/seal/v1/seals/{seal_id}/ses-seal", headers=tokens["demo"]).content
         seal = parse_seal(blob)
         assert seal.version == 4 and seal.header.vendor_id == "YWT" and seal.picture.type == "png"
         with services.db.session() as s:
