@@ -20,7 +20,7 @@ from keys import KeyFormatError, KeyStore, normalize_spki, verify
 from license.service import LicenseService
 from seal.service import SealService
 from verify.service import VerifyService
-from verify.trust import TrustService
+from verify.trust import TrustService, federation_idps
 
 log = logging.getLogger("ywt")
 
@@ -79,7 +79,7 @@ def build_services(settings: Settings) -> Services:
         db=db, keys=keystore, ca=ca, journal=journal, blobs=services.blobs, max_pdf_bytes=settings.max_upload_bytes
     )
     services.licenses = _build_licenses(services)
-    trust = TrustService(settings, ca, journal, settings.trust_bundle)
+    trust = TrustService(settings, ca, journal, settings.trust_bundle, lambda: federation_idps(identity))
     services.verifier = VerifyService(settings, db, ca, journal, trust, identity=identity)
     return services
 

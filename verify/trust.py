@@ -26,6 +26,7 @@ import base64
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -235,6 +236,15 @@ class TrustList:
         return list(self._qr_pool)
 
 
+def federation_idps(identity: Any) -> list[TrustedIdp]:
+    """The national IdP identity/ federates with (``NationalIdpConfig``), as a trust-list entry."""
+    federation = getattr(identity, "federation", None)
+    config = getattr(federation, "config", None)
+    if config is None:
+        return []
+    return [TrustedIdp(config.name, "national", config.issuer, None, config.jwks_url)]
+
+
 def from_bundle(data: bytes, source: str = "cli") -> TrustList:
     """A trust list made of a PEM bundle only (offline verification with ``--trust``): CA
     certificates become anchors, end-entity certificates licence QR signers."""
@@ -297,11 +307,20 @@ class TrustService:
     #: how long a built trust list is reused; changes made through this service apply at once
     CACHE_SECONDS = 5.0
 
-    def __init__(self, settings: Settings, ca: CaService, journal: Journal, bundle: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ca: CaService,
+        journal: Journal,
+        bundle: Path | None = None,
+        configured_idps: Callable[[], list[TrustedIdp]] | None = None,
+    ) -> None:
         self.settings = settings
         self.ca = ca
         self.journal = journal
         self.bundle = bundle
+        #: IdPs configured elsewhere (identity/'s federation with the national IdP)
+        self.configured_idps = configured_idps
         self._cached: tuple[float, TrustList] | None = None
 
     def invalidate(self) -> None:
@@ -342,6 +361,10 @@ class TrustService:
                     anchors.append(TrustAnchor(str(cert.subject.human_friendly)[:200], "bundle", bytes(cert.dump())))
                     seen.add(fp)
         from license.qr import signing_certificates
+
+        if self.configured_idps is not None:
+            known = {i.issuer for i in idps}
+            idps += [i for i in self.configured_idps() if i.issuer not in known]
 
         qr = tuple(TrustAnchor("licence QR signer", "ywt", der) for der in signing_certificates(session))
         return TrustList(tuple(anchors), tuple(intermediates), tuple(idps), clock.now(), qr)
