@@ -14,8 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from api import pages, problems, security
 from api.container import Services, build_services, initialise
 from api.limits import BodyLimitMiddleware
-from api.routes import clients, identity, login, oidc, ops, pki
+from api.routes import clients, identity, login, oidc, ops, pki, verify_pages
+from api.routes import license as license_routes
 from api.routes import seal as seal_routes
+from api.routes import verify as verify_routes
 from core.settings import Settings
 
 log = logging.getLogger("ywt")
@@ -72,7 +74,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(pages.router)
     app.include_router(ops.router)
     app.include_router(pki.router)
+    app.include_router(license_routes.router)
     app.include_router(seal_routes.router)
+    app.include_router(verify_routes.router)
+    app.include_router(verify_routes.trust_router)
+    app.include_router(verify_pages.router)
     app.include_router(oidc.router)
     app.include_router(clients.router)
     app.include_router(identity.router)

@@ -521,6 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--home", required=True, help="the new home directory (must not exist or be empty)")
     s.add_argument("--database-url", help="an empty PostgreSQL database for a PostgreSQL backup")
     s.set_defaults(func=cmd_restore)
+    from api import cli_license
+
+    cli_license.add_commands(sub)
+    from api import cli_verify
+
+    cli_verify.add_commands(sub, pki)
     from api import cli_identity
 
     cli_identity.add_commands(sub)

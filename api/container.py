@@ -18,7 +18,10 @@ from core.settings import Settings
 from identity.service import IdentityService
 from identity.tokens import AccessTokenClaims
 from keys import KeyFormatError, KeyStore, normalize_spki, verify
+from license.service import LicenseService
 from seal.service import SealService
+from verify.service import VerifyService
+from verify.trust import TrustService, federation_idps
 
 log = logging.getLogger("ywt")
 
@@ -40,6 +43,10 @@ class Services:
     #: rate-limit state (core.ratelimit): Redis when YWT_REDIS_URL is set, else in process
     limiter: Any = None
     seal: SealService = field(init=False)
+    #: e-licences (license/): issuance, library, sharing, import
+    licenses: LicenseService | None = None
+    #: verification (verify/): PDFs, certificates, SES, QR codes, tokens; the trust list
+    verifier: VerifyService | None = None
 
     def close(self) -> None:
         self.keys.close()
@@ -94,7 +101,28 @@ def build_services(settings: Settings) -> Services:
     services.seal = SealService(
         db=db, keys=keystore, ca=ca, journal=journal, blobs=services.blobs, max_pdf_bytes=settings.max_upload_bytes
     )
+    services.licenses = _build_licenses(services)
+    trust = TrustService(settings, ca, journal, settings.trust_bundle, lambda: federation_idps(identity))
+    services.verifier = VerifyService(settings, db, ca, journal, trust, identity=identity)
     return services
+
+
+def _build_licenses(services: Services) -> LicenseService:
+    from license.identity_adapter import IdentityPersonDirectory
+    from license.seal_adapter import SealServiceSealer
+
+    identity = services.identity
+    return LicenseService(
+        settings=services.settings,
+        db=services.db,
+        journal=services.journal,
+        blobs=services.blobs,
+        pii=services.pii,
+        ca=services.ca,
+        entities=lambda: identity.sources().legal_entity,
+        persons=IdentityPersonDirectory(identity),
+        sealer=SealServiceSealer(services.seal),
+    )
 
 
 def bearer_verifier(identity: IdentityService) -> Any:
@@ -133,6 +161,12 @@ def initialise(services: Services, *, demo: bool) -> list[str]:
         for key in services.identity.ensure_signing_keys(session):
             report.append(f"token-signing key {key.alg}: kid {key.kid[:16]}…")
     attach_checkpoint_signer(services)
+    if services.licenses is not None:
+        with services.db.session() as session:
+            report.extend(services.licenses.ensure_setup(session))
+    if services.verifier is not None:
+        with services.db.session() as session:
+            services.verifier.trust.ensure_signing_key(session)
     if demo:
         from api import demo as demo_mod
 

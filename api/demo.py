@@ -90,6 +90,7 @@ def ensure_demo(services: Services) -> list[str]:
         lines += services.seal.ensure_demo(
             session, owner_uscc=DEMO_DEPARTMENT.uscc, owner_name=DEMO_DEPARTMENT.name, client_id=APPROVAL_CLIENT
         )
+    lines.extend(ensure_license_demo(services))
     return lines
 
 
@@ -150,3 +151,48 @@ def _demo_citizen(services: Services) -> list[str]:
     except YwtError as exc:
         return [f"demo citizen {CITIZEN_USER}: not verified yet ({exc.detail}); it is retried at next start"]
     return [f"demo citizen: {CITIZEN_USER} / {CITIZEN_PASSWORD} ({DEMO_CITIZEN.name}, level L2)"]
+
+
+# -- e-licences (issue 5) ------------------------------------------------------------------------
+DEMO_LICENCE_TYPE = "11120000000002022H001"  # 职业资格证书 (built-in person licence)
+DEMO_LICENCE_NUMBER = "TJ2024ZY000001"
+
+
+def demo_licence_data() -> dict[str, str]:
+    """The citizen's qualification certificate (DESIGN.md demo: ``citizen`` has one licence)."""
+    return {
+        "name": DEMO_CITIZEN.name,
+        "id_number": DEMO_CITIZEN.id_number,
+        "occupation": "电工",
+        "level": "三级/高级工",
+        "certificate_no": DEMO_LICENCE_NUMBER,
+    }
+
+
+def ensure_license_demo(services: Services) -> list[str]:
+    """The citizen's licence, issued by the demo department (idempotent).
+
+    The licence is issued like any other (holder checked in the identity registry, sealed by
+    the department's ECDSA licence-issuing seal from the seal demo above); if the registry
+    cannot vouch for the citizen yet, it is left for the next start and a line says why.
+    """
+    from license.errors import HolderNotEligible, NoIssuingSeal
+    from license.service import Caller, run_blocking
+
+    lines: list[str] = []
+    licenses = services.licenses
+    if licenses is None:
+        return lines
+    with services.db.session() as session:
+        if licenses.lineage_exists(session, DEMO_LICENCE_TYPE, DEMO_DEPARTMENT.uscc, DEMO_LICENCE_NUMBER):
+            return lines
+    caller = Caller(actor="ywt-demo", operator=True)
+    try:
+        view = run_blocking(
+            lambda: licenses.issue(caller, DEMO_LICENCE_TYPE, demo_licence_data(), issuer_code=DEMO_DEPARTMENT.uscc)
+        )
+    except (HolderNotEligible, NoIssuingSeal) as exc:
+        lines.append(f"demo licence not issued yet: {exc.detail}")
+        return lines
+    lines.append(f"demo licence: {view.type_name} {view.number} for citizen ({view.identifier})")
+    return lines

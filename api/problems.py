@@ -46,6 +46,8 @@ STATUS_BY_BASE: list[tuple[type[YwtError], int]] = [
     (ConfigurationError, 500),
 ]
 OVERRIDES: dict[str, int] = {
+    "ShareExpired": 410,  # license: the share existed and is over (RFC 9110 §15.5.11 Gone)
+    "ShareRevoked": 410,
     "IdempotencyKeyReused": 422,  # draft-ietf-httpapi-idempotency-key-header §2.7
     "VerificationFailed": 422,  # identity: the base data said "no" (semantically invalid request)
     "Throttled": 429,  # identity: too many attempts (logins, SMS codes) from one address or for one phone

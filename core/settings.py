@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     crl_refresh_hours: int = 12
     audit_checkpoint_every: int = 100
     max_upload_bytes: int = 20 * 1024 * 1024
+    # PEM bundle of further trusted CAs (national platform CA, accredited CAs) for verification
+    trust_bundle: Path | None = None
     log_level: str = "INFO"
     # PKCS#11 key backend (keys/pkcs11.py): the vendor module, the token label and the user PIN.
     # Configured = all three set; keys are then generated in the token with backend="pkcs11".

@@ -1,20 +1,36 @@
-"""E-licences (电子证照): the pure domain part.
+"""E-licences (电子证照): types, identifiers, issuance, QR codes, library, sharing, import.
 
-Identifiers (national scheme, ISO/IEC 7064 MOD 37,36 check character), licence types as data,
-validation of licence data, GB/T 36903 metadata, PDF rendering and the CSV import parser. No
-database, no keys, no signing here: issuance, sealing, storage and revocation build on these.
+The pure part: identifiers (national scheme, ISO/IEC 7064 MOD 37,36 check character), licence
+types as data, validation of licence data, GB/T 36903 metadata, PDF rendering, the CSV parser.
+On top of it: the type registry (:mod:`license.registry`), issuance and the library
+(:class:`LicenseService`), the signed QR payload with offline verification and live status
+(:mod:`license.qr`), sharing with consent (:class:`Shares`) and bulk import
+(:func:`run_import`). Sealing goes through seal/ behind :class:`PdfSealer`.
 """
 
 from license.errors import (
+    DuplicateLicenseNumber,
+    DuplicateLicenseType,
     FieldError,
+    HolderNotEligible,
     ImportFileError,
     InvalidLicenseData,
     InvalidLicenseType,
+    InvalidQrPayload,
+    InvalidStatusChange,
+    IssuerNotAllowed,
     LicenseError,
+    LicenseNotFound,
     LicenseRenderError,
     MalformedIdentifier,
+    NoIssuingSeal,
+    SealingUnavailable,
+    ShareExpired,
+    ShareNotFound,
+    ShareRevoked,
     UnknownLicenseType,
 )
+from license.holders import HolderKindRef, HolderRef, PersonDirectory, RegisteredPerson
 from license.identifier import (
     IDENTIFIER_PREFIX,
     IdentifierParts,
@@ -24,9 +40,14 @@ from license.identifier import (
     parse_identifier,
 )
 from license.importcsv import CsvImport, ImportedLicense, RowResult, decode_csv_bytes, open_csv_import
+from license.importer import ImportOutcome, ImportProgress, run_import
 from license.layout import Box, Layout, Placement, RecordSlot, StaticText
 from license.metadata import HolderCodeType, LicenseMetadata, LicenseRecord, build_metadata
+from license.qr import LicenseStatus, LiveStatus, QrClaims, lookup_status, signing_certificates, verify_payload
 from license.render import render_license
+from license.sealing import IssuingSeal, PdfSealer, SealBox
+from license.service import Caller, LicenseService, LicenseView, SearchFilters, SearchPage
+from license.shares import ShareAccess, Shares, ShareView
 from license.types import (
     FieldKind,
     FieldSpec,
@@ -44,27 +65,59 @@ from license.types import (
 __all__ = [
     "IDENTIFIER_PREFIX",
     "Box",
+    "Caller",
     "CsvImport",
+    "DuplicateLicenseNumber",
+    "DuplicateLicenseType",
     "FieldError",
     "FieldKind",
     "FieldSpec",
     "HolderCodeType",
     "HolderKind",
+    "HolderKindRef",
+    "HolderNotEligible",
+    "HolderRef",
     "IdentifierParts",
     "ImportFileError",
+    "ImportOutcome",
+    "ImportProgress",
     "ImportedLicense",
     "InvalidLicenseData",
     "InvalidLicenseType",
+    "InvalidQrPayload",
+    "InvalidStatusChange",
+    "IssuerNotAllowed",
+    "IssuingSeal",
     "Layout",
     "LicenseError",
     "LicenseMetadata",
+    "LicenseNotFound",
     "LicenseRecord",
     "LicenseRenderError",
+    "LicenseService",
+    "LicenseStatus",
     "LicenseType",
+    "LicenseView",
+    "LiveStatus",
     "MalformedIdentifier",
+    "NoIssuingSeal",
+    "PdfSealer",
+    "PersonDirectory",
     "Placement",
+    "QrClaims",
     "RecordSlot",
+    "RegisteredPerson",
     "RowResult",
+    "SealBox",
+    "SealingUnavailable",
+    "SearchFilters",
+    "SearchPage",
+    "ShareAccess",
+    "ShareExpired",
+    "ShareNotFound",
+    "ShareRevoked",
+    "ShareView",
+    "Shares",
     "StaticText",
     "UnknownLicenseType",
     "Validity",
@@ -78,8 +131,12 @@ __all__ = [
     "decode_csv_bytes",
     "get_builtin_type",
     "is_valid_identifier",
+    "lookup_status",
     "open_csv_import",
     "parse_identifier",
     "render_license",
+    "run_import",
+    "signing_certificates",
     "validate_data",
+    "verify_payload",
 ]

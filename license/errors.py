@@ -13,16 +13,28 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
-from core.errors import YwtError
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound, TryLater, YwtError
 
 __all__ = [
+    "DuplicateLicenseNumber",
+    "DuplicateLicenseType",
     "FieldError",
+    "HolderNotEligible",
     "ImportFileError",
     "InvalidLicenseData",
     "InvalidLicenseType",
+    "InvalidQrPayload",
+    "InvalidStatusChange",
+    "IssuerNotAllowed",
     "LicenseError",
+    "LicenseNotFound",
     "LicenseRenderError",
     "MalformedIdentifier",
+    "NoIssuingSeal",
+    "SealingUnavailable",
+    "ShareExpired",
+    "ShareNotFound",
+    "ShareRevoked",
     "UnknownLicenseType",
 ]
 
@@ -52,7 +64,7 @@ class LicenseError(YwtError):
     title: ClassVar[str] = "The licence request could not be processed"
 
 
-class MalformedIdentifier(LicenseError):
+class MalformedIdentifier(LicenseError, InvalidInput):
     """An e-licence identifier (GB/T 36904 style, ``1.2.156.3005.2....``) is not well formed.
 
     ``component`` names the part that is wrong (``prefix``, ``type_code``, ``issuer_code``,
@@ -68,7 +80,7 @@ class MalformedIdentifier(LicenseError):
         super().__init__(f"{component}: {reason}", component=component, reason=reason)
 
 
-class InvalidLicenseType(LicenseError):
+class InvalidLicenseType(LicenseError, InvalidInput):
     """A licence type (template) definition is contradictory or incomplete.
 
     ``path`` points into the definition (``fields[2].pattern``, ``layout.seal``).
@@ -87,7 +99,7 @@ class InvalidLicenseType(LicenseError):
         return InvalidLicenseType(f"{prefix}.{self.path}" if self.path else prefix, self.reason)
 
 
-class UnknownLicenseType(LicenseError):
+class UnknownLicenseType(LicenseError, NotFound):
     """No licence type with this type code is known."""
 
     code = "license-unknown-type"
@@ -98,7 +110,7 @@ class UnknownLicenseType(LicenseError):
         super().__init__(f"no licence type with code {type_code!r}", type_code=type_code)
 
 
-class InvalidLicenseData(LicenseError):
+class InvalidLicenseData(LicenseError, InvalidInput):
     """Licence data failed validation; ``errors`` lists every field problem found, not just the first."""
 
     code = "license-invalid-data"
@@ -117,7 +129,7 @@ class InvalidLicenseData(LicenseError):
         return tuple(dict.fromkeys(e.field for e in self.errors))
 
 
-class LicenseRenderError(LicenseError):
+class LicenseRenderError(LicenseError, InvalidInput):
     """The licence PDF cannot be produced (text does not fit its box, glyph missing, QR too dense)."""
 
     code = "license-render"
@@ -129,7 +141,7 @@ class LicenseRenderError(LicenseError):
         super().__init__(f"{field}: {reason}" if field else reason, field=field, reason=reason)
 
 
-class ImportFileError(LicenseError):
+class ImportFileError(LicenseError, InvalidInput):
     """A bulk-import file is unusable as a whole (encoding, header): no row was processed.
 
     ``reason`` is a slug (``encoding``, ``empty``, ``missing_columns``, ``duplicate_columns``,
@@ -143,3 +155,141 @@ class ImportFileError(LicenseError):
         self.reason = reason
         self.columns: tuple[str, ...] = tuple(columns)
         super().__init__(detail, reason=reason, columns=list(self.columns))
+
+
+class DuplicateLicenseType(LicenseError, Conflict):
+    """A licence type with this type code exists already (update it instead)."""
+
+    code = "license-type-exists"
+    title = "A licence type with this code exists already"
+
+    def __init__(self, type_code: str) -> None:
+        self.type_code = type_code
+        super().__init__(f"licence type {type_code} exists already", type_code=type_code)
+
+
+class DuplicateLicenseNumber(LicenseError, Conflict):
+    """The issuer has already issued a licence of this type with this licence number (ZZBH).
+
+    Numbers are unique per (type, issuer); the database enforces it, so concurrent issuance of
+    the same number leaves exactly one licence.
+    """
+
+    code = "license-duplicate-number"
+    title = "This licence number has been issued already"
+
+    def __init__(self, type_code: str, number: str) -> None:
+        self.type_code = type_code
+        self.number = number
+        super().__init__(
+            f"a licence of type {type_code} with number {number} exists for this issuer",
+            type_code=type_code,
+            number=number,
+        )
+
+
+class HolderNotEligible(LicenseError, InvalidInput):
+    """The holder named in the licence data cannot receive it.
+
+    ``reason``: ``person_not_registered``, ``level_too_low``, ``name_mismatch``,
+    ``entity_not_found``, ``entity_inactive`` (cancelled or revoked in the legal-entity DB).
+    The holder's code is never echoed; ``masked`` is its masked form.
+    """
+
+    code = "license-holder-not-eligible"
+    title = "The licence holder is not eligible"
+
+    def __init__(
+        self, reason: str, detail: str, *, masked: str, required_level: int | None = None, level: int | None = None
+    ) -> None:
+        self.reason = reason
+        extra: dict[str, object] = {"reason": reason, "masked": masked}
+        if required_level is not None:
+            extra["required_level"] = required_level
+            extra["level"] = level
+        super().__init__(detail, **extra)
+
+
+class IssuerNotAllowed(LicenseError, Forbidden):
+    """The caller may not issue (or manage) licences for this issuer."""
+
+    code = "license-issuer-not-allowed"
+    title = "Not allowed to act for this licence issuer"
+
+
+class NoIssuingSeal(LicenseError, Conflict):
+    """The issuer has no usable seal of the kind the licence type names (``seal_ref``)."""
+
+    code = "license-no-issuing-seal"
+    title = "The issuer has no usable licence-issuing seal"
+
+    def __init__(self, issuer_code: str, seal_ref: str, detail: str | None = None) -> None:
+        super().__init__(
+            detail or f"issuer {issuer_code} has no active seal of kind {seal_ref!r}",
+            issuer_code=issuer_code,
+            seal_ref=seal_ref,
+        )
+
+
+class SealingUnavailable(LicenseError, TryLater):
+    """The sealing step could not run (no sealer configured, or the seal service failed)."""
+
+    code = "license-sealing-unavailable"
+    title = "Licences cannot be sealed right now; try again later"
+
+
+class LicenseNotFound(LicenseError, NotFound):
+    """No licence with this id or identifier (or none the caller may see)."""
+
+    code = "license-not-found"
+    title = "No such licence"
+
+
+class InvalidStatusChange(LicenseError, Conflict):
+    """The status change is not possible from the licence's current status (e.g. resume a revoked one)."""
+
+    code = "license-invalid-status-change"
+    title = "This status change is not possible"
+
+    def __init__(self, action: str, status: str) -> None:
+        self.action = action
+        self.status = status
+        super().__init__(f"cannot {action} a licence that is {status}", action=action, current_status=status)
+
+
+class ShareNotFound(LicenseError, NotFound):
+    """No share with this token or id (a wrong token looks exactly like an unknown one)."""
+
+    code = "license-share-not-found"
+    title = "No such share"
+
+
+class ShareExpired(LicenseError, NotFound):
+    """The share existed but its time is over (HTTP 410)."""
+
+    code = "license-share-expired"
+    title = "The share has expired"
+
+
+class ShareRevoked(LicenseError, NotFound):
+    """The holder withdrew the share (HTTP 410)."""
+
+    code = "license-share-revoked"
+    title = "The share was revoked by the holder"
+
+
+class InvalidQrPayload(LicenseError, InvalidInput):
+    """A licence QR payload is not a genuine one.
+
+    ``reason``: ``malformed`` (not a compact JWS / bad encoding / truncated), ``too_long``,
+    ``wrong_type`` (not a licence QR token), ``unsupported_alg``, ``unknown_signer`` (no trusted
+    certificate matches), ``untrusted_signer`` (certificate not fit for QR signing, or not valid
+    at the time), ``bad_signature``, ``bad_claims``.
+    """
+
+    code = "license-invalid-qr"
+    title = "The QR code is not a genuine licence code"
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(detail, reason=reason)

@@ -25,8 +25,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from license._codes import uscc_problem
 from license.errors import MalformedIdentifier
+from license.values import uscc_problem
 
 __all__ = [
     "IDENTIFIER_PREFIX",
@@ -78,7 +78,7 @@ def type_code_problem(code: str) -> str | None:
     """Why ``code`` is not a licence type code (defining authority USCC + 3 digits), or ``None``."""
     if len(code) != 21:
         return "must be 21 characters: the defining authority's USCC (18) and 3 digits"
-    problem = uscc_problem(code[:18])
+    problem = uscc_problem(code[:18], check_org_code=False)
     if problem is not None:
         return f"defining authority USCC {problem}"
     if not _TYPE_SUFFIX_RE.fullmatch(code[18:]):
@@ -102,7 +102,7 @@ class IdentifierParts:
         problem = type_code_problem(self.type_code)
         if problem is not None:
             raise MalformedIdentifier("type_code", problem)
-        problem = uscc_problem(self.issuer_code)
+        problem = uscc_problem(self.issuer_code, check_org_code=False)
         if problem is not None:
             raise MalformedIdentifier("issuer_code", f"issuer USCC {problem}")
         if not _SERIAL_RE.fullmatch(self.serial):

@@ -28,12 +28,18 @@ from os import PathLike
 from pathlib import Path
 from typing import Final
 
-from license._codes import uscc_problem
 from license.errors import FieldError, ImportFileError, InvalidLicenseData, MalformedIdentifier
 from license.identifier import parse_identifier
 from license.metadata import HolderCodeType
 from license.types import FieldValue, LicenseType, validate_data
-from license.values import OPEN_ENDED_WORDS, ValueProblem, clean_text, parse_date, today_in_china
+from license.values import (
+    OPEN_ENDED_WORDS,
+    ValueProblem,
+    clean_text,
+    parse_date,
+    today_in_china,
+    uscc_problem,
+)
 
 __all__ = [
     "Column",

@@ -40,11 +40,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Final
 
-from license._codes import citizen_id_problem, uscc_problem
 from license.errors import FieldError, InvalidLicenseData, MalformedIdentifier
 from license.identifier import IdentifierParts, parse_identifier
 from license.types import FieldValue, HolderKind, LicenseType, validate_data
-from license.values import ValueProblem, clean_text, format_datetime_cn
+from license.values import ValueProblem, citizen_id_problem, clean_text, format_datetime_cn, uscc_problem
 
 __all__ = [
     "CORE_ELEMENTS",

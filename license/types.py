@@ -24,7 +24,6 @@ from enum import StrEnum
 from importlib import resources
 from typing import Any, Final
 
-from license._codes import citizen_id_problem, uscc_problem
 from license._spec import Obj, build, check_label, problem
 from license.errors import FieldError, InvalidLicenseData, InvalidLicenseType, UnknownLicenseType
 from license.identifier import type_code_problem
@@ -33,6 +32,7 @@ from license.values import (
     OPEN_ENDED_WORDS,
     ValueProblem,
     add_years_minus_one_day,
+    citizen_id_problem,
     clean_code,
     clean_text,
     format_date_zh,
@@ -40,6 +40,7 @@ from license.values import (
     parse_integer,
     parse_money,
     today_in_china,
+    uscc_problem,
 )
 
 __all__ = [

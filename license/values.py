@@ -14,12 +14,15 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
 from core.clock import now
+from identity.errors import InvalidNumber, NumberRule
+from identity.numbers import parse_id_number, parse_uscc
 
 __all__ = [
     "CHINA_TZ",
     "OPEN_ENDED_WORDS",
     "ValueProblem",
     "add_years_minus_one_day",
+    "citizen_id_problem",
     "clean_code",
     "clean_text",
     "format_date_zh",
@@ -28,6 +31,7 @@ __all__ = [
     "parse_integer",
     "parse_money",
     "today_in_china",
+    "uscc_problem",
 ]
 
 #: China Standard Time (UTC+8, no daylight saving since 1991): the calendar day a licence is
@@ -180,3 +184,54 @@ def format_datetime_cn(dt: datetime) -> str:
     """``YYYY-MM-DD HH:MM:SS`` in Beijing time (naive datetimes are taken to be UTC)."""
     aware = dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
     return aware.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# --------------------------------------------------------------------------- identifying numbers
+# The check-digit algorithms belong to identity/ (identity.numbers: GB 11643, GB 32100, GB 11714);
+# licences only turn its typed errors into short reasons without the value. A reason mentions
+# "check" exactly when a check character failed, which callers map to ``bad_check_digit``.
+
+_RULE_REASON: dict[NumberRule, str] = {
+    NumberRule.LENGTH: "has the wrong length",
+    NumberRule.CHARSET: "contains characters that are not allowed",
+    NumberRule.REGION: "has an unknown region code",
+    NumberRule.BIRTH_DATE: "contains an impossible birth date",
+    NumberRule.BIRTH_DATE_IN_FUTURE: "contains a birth date in the future",
+    NumberRule.REGISTRATION_AUTHORITY: "has an unknown registration-authority code",
+    NumberRule.ORGANISATION_CLASS: "has an organisation class its registration authority does not use",
+    NumberRule.ORGANISATION_CODE_CHECK: "embeds an organisation code whose check character is wrong (GB 11714)",
+    NumberRule.CHECK_CHARACTER: "check character is wrong",
+}
+
+
+def _reason(exc: InvalidNumber, standard: str) -> str:
+    text = _RULE_REASON.get(exc.rule, "is not valid")
+    return f"{text} ({standard})" if exc.rule is NumberRule.CHECK_CHARACTER else text
+
+
+def uscc_problem(code: str, *, check_org_code: bool = True) -> str | None:
+    """Why ``code`` is not a valid USCC (GB 32100-2015, via :func:`identity.numbers.parse_uscc`), or ``None``.
+
+    ``code`` must already be in canonical form (upper case, no blanks): a code that only becomes
+    valid after normalisation is reported as a format problem, because callers store what they
+    checked. ``check_org_code=False`` skips the embedded GB 11714 check: identifiers of the
+    national scheme contain authority codes whose embedded check does not hold (STANDARDS.md).
+    """
+    try:
+        canonical = parse_uscc(code, check_org_code=check_org_code).value
+    except InvalidNumber as exc:
+        return _reason(exc, "GB 32100")
+    if canonical != code:
+        return "must be written in upper case without blanks"
+    return None
+
+
+def citizen_id_problem(number: str) -> str | None:
+    """Why ``number`` is not a valid 18-character citizen ID number (GB 11643-1999), or ``None``."""
+    try:
+        canonical = parse_id_number(number).value
+    except InvalidNumber as exc:
+        return _reason(exc, "GB 11643")
+    if canonical != number:
+        return "must be written in upper case without blanks"
+    return None

@@ -11,8 +11,8 @@ FOOD = "111200000000010116002"
 QUALIFICATION = "11120000000002022H001"
 # Fictional codes with valid check characters (GB 32100 / GB 11643), generated for these tests.
 ISSUER_USCC = "11120000000003033W"  # the demo department
-COMPANY_USCC = "91120101MA06A00019"
-RESTAURANT_USCC = "91120103MA07B0002K"
+COMPANY_USCC = "91120101MA06A0007U"
+RESTAURANT_USCC = "91120103MA07B0003N"
 PERSON_ID = "120101199003071235"
 
 
@@ -59,9 +59,7 @@ _TOKEN = base64.urlsafe_b64encode(b"".join(hashlib.sha256(bytes([i])).digest() f
 LONG_QR_TEXT = "http://127.0.0.1:8000/v/" + _TOKEN.decode().rstrip("=")[:280]
 
 
-def sample_record(
-    license_type: Any, data: dict[str, Any], *, issue: Any = None, serial: str = "2024000001"
-) -> Any:
+def sample_record(license_type: Any, data: dict[str, Any], *, issue: Any = None, serial: str = "2024000001") -> Any:
     """A consistent (identifier, normalised data, metadata) triple for a built-in type."""
     from datetime import UTC, date, datetime
 

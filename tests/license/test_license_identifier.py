@@ -62,9 +62,7 @@ def _reference_check(s: str) -> str:
     return ALPHABET[(37 - p) % 36]
 
 
-@pytest.mark.parametrize(
-    "body", ["0", "Z", "A1B2C3", "11100000000013338W00191120000MA05XXXXX31001", "9" * 60]
-)
+@pytest.mark.parametrize("body", ["0", "Z", "A1B2C3", "11100000000013338W00191120000MA05XXXXX31001", "9" * 60])
 def test_check_char_agrees_with_reference_transcription(body: str) -> None:
     assert check_char(body) == _reference_check(body)
 

@@ -204,7 +204,7 @@ def test_bad_rows_among_good_rows(business_type: LicenseType) -> None:
     rows = [
         business_row("120101000000001"),
         business_row("120101000000002", 证照类型代码="111200000000010116002"),
-        business_row("120101000000003", 统一社会信用代码="91120101MA06A0001X", 类型="公司"),
+        business_row("120101000000003", 统一社会信用代码="91120101MA06A0007X", 类型="公司"),
         business_row(""),
         business_row("120101000000005", 颁发日期="2016-02-30", 成立日期="2015-13-01"),
         business_row("120101000000001"),  # duplicate of row 2

@@ -76,9 +76,7 @@ def test_business_licence_metadata_elements_and_order(business_type: LicenseType
 
 
 def test_open_ended_value_is_configurable(business_type: LicenseType) -> None:
-    meta = build_metadata(
-        business_type, business_data(), business_record(business_type), open_ended_value="长期"
-    )
+    meta = build_metadata(business_type, business_data(), business_record(business_type), open_ended_value="长期")
     assert meta.get("ZZYXQJZRQ") == "长期"
 
 
@@ -167,7 +165,7 @@ def test_record_is_validated_at_construction(business_type: LicenseType) -> None
             identifier="1.2.156.3005.2.x",
             number=" ",
             issuer_code="123",
-            holder_code="91120101MA06A0001X",
+            holder_code="91120101MA06A0007X",
             valid_from=date(2030, 1, 1),
             valid_to=date(2029, 1, 1),
             signer=" 前后空格 ",

@@ -36,9 +36,7 @@ SAMPLES = {BUSINESS: business_data, FOOD: food_data, QUALIFICATION: person_data}
 DPI = 150
 
 
-def _render(
-    code: str, data: dict[str, Any] | None = None, qr: str = LONG_QR_TEXT
-) -> tuple[bytes, LicenseMetadata]:
+def _render(code: str, data: dict[str, Any] | None = None, qr: str = LONG_QR_TEXT) -> tuple[bytes, LicenseMetadata]:
     t = builtin_types()[code]
     identifier, values, metadata = sample_record(t, data if data is not None else SAMPLES[code]())
     return render_license(t, values, metadata, identifier, qr), metadata
@@ -69,9 +67,7 @@ def _embedded_metadata(pdf: bytes) -> tuple[bytes, Any, Any]:
 
 
 @pytest.mark.parametrize("code", list(SAMPLES))
-def test_cjk_font_is_embedded(
-    rendered: dict[str, tuple[bytes, LicenseMetadata]], code: str, tmp_path: Path
-) -> None:
+def test_cjk_font_is_embedded(rendered: dict[str, tuple[bytes, LicenseMetadata]], code: str, tmp_path: Path) -> None:
     pdf = tmp_path / "l.pdf"
     pdf.write_bytes(rendered[code][0])
     rows = _run("pdffonts", pdf).splitlines()[2:]
@@ -93,9 +89,7 @@ def test_qr_code_decodes_from_a_150_dpi_rendering(
 
 
 @pytest.mark.parametrize("code", list(SAMPLES))
-def test_text_is_extractable(
-    rendered: dict[str, tuple[bytes, LicenseMetadata]], code: str, tmp_path: Path
-) -> None:
+def test_text_is_extractable(rendered: dict[str, tuple[bytes, LicenseMetadata]], code: str, tmp_path: Path) -> None:
     pdf = tmp_path / "l.pdf"
     pdf.write_bytes(rendered[code][0])
     text = "".join(_run("pdftotext", pdf, "-").split())  # title letter-spacing may add spaces
@@ -107,9 +101,7 @@ def test_text_is_extractable(
 
 
 @pytest.mark.parametrize("code", list(SAMPLES))
-def test_metadata_is_embedded_and_extractable(
-    rendered: dict[str, tuple[bytes, LicenseMetadata]], code: str
-) -> None:
+def test_metadata_is_embedded_and_extractable(rendered: dict[str, tuple[bytes, LicenseMetadata]], code: str) -> None:
     pdf, metadata = rendered[code]
     raw, filespec, reader = _embedded_metadata(pdf)
     assert raw == metadata.to_json_bytes()
@@ -132,9 +124,7 @@ def test_pdf_is_one_clean_revision_that_pyhanko_can_extend(
     # incremental update; the result must read back strictly with both revisions.
     seal = builtin_types()[BUSINESS].layout.seal
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=True)
-    append_signature_field(
-        writer, SigFieldSpec("Seal", box=(seal.x, seal.y, seal.right, seal.top), on_page=0)
-    )
+    append_signature_field(writer, SigFieldSpec("Seal", box=(seal.x, seal.y, seal.right, seal.top), on_page=0))
     out = io.BytesIO()
     writer.write(out)
     again = PdfFileReader(io.BytesIO(out.getvalue()), strict=True)
@@ -154,9 +144,7 @@ def test_output_is_deterministic_within_and_across_processes(
         "print(hashlib.sha256(_render(sys.argv[1])[0]).hexdigest())\n"
     )
     root = Path(__file__).parents[2]
-    out = subprocess.run(
-        [sys.executable, "-c", code, FOOD], cwd=root, check=True, capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, "-c", code, FOOD], cwd=root, check=True, capture_output=True, text=True)
     assert out.stdout.strip() == hashlib.sha256(pdf).hexdigest()
 
 
@@ -166,9 +154,7 @@ def test_pdf_is_small(rendered: dict[str, tuple[bytes, LicenseMetadata]]) -> Non
 
 
 @pytest.mark.parametrize("code", list(SAMPLES))
-def test_seal_box_is_left_blank(
-    rendered: dict[str, tuple[bytes, LicenseMetadata]], code: str, tmp_path: Path
-) -> None:
+def test_seal_box_is_left_blank(rendered: dict[str, tuple[bytes, LicenseMetadata]], code: str, tmp_path: Path) -> None:
     layout = builtin_types()[code].layout
     with Image.open(_png(rendered[code][0], tmp_path)) as img:
         gray = img.convert("L")

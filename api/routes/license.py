@@ -1,0 +1,404 @@
+"""E-licence endpoints (DESIGN.md "Public surface": licence). Translation only: each route turns the
+principal into a :class:`license.service.Caller`, calls one service method and renders the result.
+
+Who may call what:
+
+- issue, correct, revoke / suspend / resume, search: an issuing department's machine client
+  (client_credentials token with scope ``license:issue``, acting for the department's USCC) —
+  for its own licences only — or an operator with the ``license_issuer`` role (any issuer);
+- a licence's details and PDF: those, or its holder;
+- wallet and shares: the holder, logged in through our OIDC provider (principal kind ``user``;
+  :meth:`license.service.LicenseService.holder_for_user` maps the account to the holder);
+- ``/license/v1/shared/{token}``: anyone holding a share link (journaled);
+- types: anyone reads; operators (``license_issuer``) add and update.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.auth import CurrentPrincipal, Principal
+from api.deps import ServicesDep, SessionDep
+from core.errors import ConfigurationError, Forbidden
+from license import registry
+from license.errors import IssuerNotAllowed
+from license.holders import HolderKindRef, HolderRef
+from license.qr import LicenseStatus
+from license.service import Caller, LicenseService, LicenseView, SearchFilters
+from license.shares import Shares
+
+router = APIRouter(prefix="/license/v1", tags=["license"])
+
+ISSUE_SCOPE = "license:issue"
+OPERATOR_ROLES = frozenset({"administrator", "license_issuer"})
+
+
+def _svc(services: ServicesDep) -> LicenseService:
+    svc = services.licenses
+    if svc is None:
+        raise ConfigurationError("the licence service is not configured")
+    return svc
+
+
+LicensesDep = Annotated[LicenseService, Depends(_svc)]
+
+
+def _managing_caller(principal: Principal) -> Caller:
+    """Issuer client (scope ``license:issue`` + entity) or licence operator; else 403."""
+    if principal.kind == "client":
+        if ISSUE_SCOPE not in principal.scopes:
+            raise Forbidden(f"the token lacks scope {ISSUE_SCOPE}", required=[ISSUE_SCOPE])
+        if not principal.entity_uscc:
+            raise IssuerNotAllowed("this client does not act for an issuing department")
+        return Caller(actor=principal.actor, issuer_code=principal.entity_uscc)
+    if principal.kind == "operator" and OPERATOR_ROLES & principal.roles:
+        return Caller(actor=principal.actor, operator=True)
+    raise Forbidden(
+        f"managing licences needs scope {ISSUE_SCOPE} (department client) or role license_issuer",
+        required=[ISSUE_SCOPE],
+    )
+
+
+def managing_caller(principal: CurrentPrincipal) -> Caller:
+    return _managing_caller(principal)
+
+
+ManagingCaller = Annotated[Caller, Depends(managing_caller)]
+
+
+def _holder(principal: Principal, licenses: LicenseService, session: Any) -> HolderRef:
+    if principal.kind != "user":
+        raise Forbidden("the wallet is for licence holders logged in with their own account")
+    holder = licenses.holder_for_user(session, principal.subject, principal.entity_uscc)
+    if holder is None:
+        raise Forbidden("this account has no verified identity linked to licences")
+    return holder
+
+
+def any_caller(principal: CurrentPrincipal, licenses: LicensesDep, session: SessionDep) -> Caller:
+    """Issuer client / operator, or a holder reading their own licence."""
+    if principal.kind == "user":
+        return Caller(actor=principal.actor, holder=_holder(principal, licenses, session))
+    return _managing_caller(principal)
+
+
+ReadingCaller = Annotated[Caller, Depends(any_caller)]
+
+
+def _pdf_response(pdf: bytes, filename: str, status: LicenseStatus) -> Response:
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Licence-Status": status.value,
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _out(view: LicenseView, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(view.as_dict(), status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+# --------------------------------------------------------------------------------------- types
+
+
+@router.get("/types")
+def list_types(session: SessionDep, include_inactive: bool = False) -> list[dict[str, Any]]:
+    """Licence types with their codes, names, holder kind and current template version."""
+    return [
+        {
+            "type_code": info.type_code,
+            "name": info.license_type.name,
+            "name_en": info.license_type.name_en,
+            "holder_kind": info.license_type.holder_kind.value,
+            "version": info.version,
+            "active": info.active,
+            "builtin": info.builtin,
+            "seal_ref": info.license_type.seal_ref,
+            "fields": [f.to_dict() for f in info.license_type.fields],
+        }
+        for info in registry.list_types(session, include_inactive=include_inactive)
+    ]
+
+
+@router.get("/types/{type_code}")
+def get_type(session: SessionDep, type_code: str, version: int | None = None) -> dict[str, Any]:
+    """A type's full definition (JSON, as ``POST /license/v1/types`` takes it)."""
+    info = registry.get_type(session, type_code, version)
+    return {"version": info.version, "active": info.active, "builtin": info.builtin, **info.license_type.to_dict()}
+
+
+def _type_operator(principal: CurrentPrincipal) -> Principal:
+    if principal.kind == "operator" and OPERATOR_ROLES & principal.roles:
+        return principal
+    raise Forbidden("managing licence types needs the license_issuer role", required=["license_issuer"])
+
+
+@router.post("/types", status_code=201)
+def add_type(
+    services: ServicesDep,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(_type_operator)],
+    definition: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
+    """Add a licence type from its JSON definition (validated; see ``license/builtin_types``)."""
+    info = registry.add_type(session, services.journal, definition, actor=principal.actor)
+    return {"version": info.version, "active": info.active, **info.license_type.to_dict()}
+
+
+@router.put("/types/{type_code}")
+def update_type(
+    services: ServicesDep,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(_type_operator)],
+    type_code: str,
+    definition: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
+    """A new version of a type (old licences keep the version they were rendered from)."""
+    info = registry.update_type(session, services.journal, type_code, definition, actor=principal.actor)
+    return {"version": info.version, "active": info.active, **info.license_type.to_dict()}
+
+
+class ActiveIn(BaseModel):
+    active: bool
+
+
+@router.post("/types/{type_code}/active")
+def set_type_active(
+    services: ServicesDep,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(_type_operator)],
+    type_code: str,
+    body: ActiveIn,
+) -> dict[str, Any]:
+    info = registry.set_type_active(session, services.journal, type_code, body.active, actor=principal.actor)
+    return {"type_code": info.type_code, "version": info.version, "active": info.active}
+
+
+# ------------------------------------------------------------------------------------ licences
+
+
+class IssueIn(BaseModel):
+    type_code: str = Field(max_length=40)
+    data: dict[str, Any]
+    issuer_code: str | None = Field(default=None, max_length=40, description="operators only")
+
+
+@router.post("/licenses", status_code=201)
+async def issue(licenses: LicensesDep, caller: ManagingCaller, body: IssueIn) -> JSONResponse:
+    """Issue a licence: validate, render, QR, seal (certification, B-T), store, journal."""
+    view = await licenses.issue(caller, body.type_code, body.data, issuer_code=body.issuer_code)
+    return _out(view, 201)
+
+
+@router.get("/licenses")
+def search(
+    licenses: LicensesDep,
+    session: SessionDep,
+    caller: ManagingCaller,
+    type_code: Annotated[str | None, Query(max_length=40)] = None,
+    issuer_code: Annotated[str | None, Query(max_length=40)] = None,
+    status: LicenseStatus | None = None,
+    issued_from: date | None = None,
+    issued_to: date | None = None,
+    holder_kind: HolderKindRef | None = None,
+    number: Annotated[str | None, Query(max_length=64)] = None,
+    digitised: bool | None = None,
+    current_only: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
+    """The issuer's licences (operators: any issuer), filtered. To find a holder's licences use
+    ``POST /license/v1/licenses/search``: an ID number never goes into a URL (and its logs)."""
+    filters = SearchFilters(
+        type_code=type_code,
+        issuer_code=issuer_code,
+        status=status,
+        issued_from=issued_from,
+        issued_to=issued_to,
+        holder_kind=holder_kind,
+        number=number,
+        digitised=digitised,
+        current_only=current_only,
+        limit=limit,
+        offset=offset,
+    )
+    return _page(licenses.search(session, caller, filters))
+
+
+class SearchIn(BaseModel):
+    type_code: str | None = Field(default=None, max_length=40)
+    issuer_code: str | None = Field(default=None, max_length=40)
+    status: LicenseStatus | None = None
+    issued_from: date | None = None
+    issued_to: date | None = None
+    holder_kind: HolderKindRef | None = None
+    holder_code: str | None = Field(default=None, max_length=40, description="citizen ID or USCC (keyed-hash search)")
+    number: str | None = Field(default=None, max_length=64)
+    digitised: bool | None = None
+    current_only: bool = False
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0)
+
+
+@router.post("/licenses/search")
+def search_post(licenses: LicensesDep, session: SessionDep, caller: ManagingCaller, body: SearchIn) -> JSONResponse:
+    """Search with the criteria in the body, including the holder's code (found by its keyed hash)."""
+    return _page(licenses.search(session, caller, SearchFilters(**body.model_dump())))
+
+
+def _page(page: Any) -> JSONResponse:
+    return JSONResponse(
+        {"total": page.total, "limit": page.limit, "offset": page.offset, "items": [v.as_dict() for v in page.items]},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/licenses/{licence_id}")
+def get_licence(licenses: LicensesDep, session: SessionDep, caller: ReadingCaller, licence_id: str) -> JSONResponse:
+    return _out(licenses.get(session, caller, licence_id))
+
+
+@router.get("/licenses/{licence_id}/pdf")
+def get_pdf(licenses: LicensesDep, session: SessionDep, caller: ReadingCaller, licence_id: str) -> Response:
+    doc = licenses.pdf(session, caller, licence_id)
+    return _pdf_response(doc.pdf, doc.filename, doc.status)
+
+
+class ReasonIn(BaseModel):
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+def _change(action: str) -> Any:
+    def route(
+        licenses: LicensesDep,
+        session: SessionDep,
+        caller: ManagingCaller,
+        licence_id: str,
+        body: Annotated[ReasonIn | None, Body()] = None,
+    ) -> JSONResponse:
+        return _out(licenses.change_status(session, caller, licence_id, action, body.reason if body else None))
+
+    route.__name__ = f"{action}_licence"
+    route.__doc__ = f"{action.capitalize()} a licence (takes effect for every verifier at once)."
+    return route
+
+
+router.post("/licenses/{licence_id}/revoke")(_change("revoke"))
+router.post("/licenses/{licence_id}/suspend")(_change("suspend"))
+router.post("/licenses/{licence_id}/resume")(_change("resume"))
+
+
+class CorrectIn(BaseModel):
+    data: dict[str, Any]
+
+
+@router.post("/licenses/{licence_id}/correct", status_code=201)
+async def correct(licenses: LicensesDep, caller: ManagingCaller, licence_id: str, body: CorrectIn) -> JSONResponse:
+    """Issue the corrected version (+1); the old one becomes superseded."""
+    return _out(await licenses.correct(caller, licence_id, body.data), 201)
+
+
+# -------------------------------------------------------------------------------------- wallet
+
+
+def wallet_holder(principal: CurrentPrincipal, licenses: LicensesDep, session: SessionDep) -> HolderRef:
+    return _holder(principal, licenses, session)
+
+
+WalletHolder = Annotated[HolderRef, Depends(wallet_holder)]
+
+
+@router.get("/wallet")
+def wallet(
+    licenses: LicensesDep, session: SessionDep, holder: WalletHolder, include_history: bool = False
+) -> JSONResponse:
+    """The logged-in holder's licences (current versions; ``include_history`` adds superseded ones)."""
+    items = licenses.wallet(session, holder, include_history=include_history)
+    return JSONResponse({"items": [v.as_dict() for v in items]}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/wallet/{licence_id}")
+def wallet_item(licenses: LicensesDep, session: SessionDep, holder: WalletHolder, licence_id: str) -> JSONResponse:
+    return _out(licenses.get(session, Caller(actor="holder", holder=holder), licence_id))
+
+
+@router.get("/wallet/{licence_id}/pdf")
+def wallet_pdf(licenses: LicensesDep, session: SessionDep, holder: WalletHolder, licence_id: str) -> Response:
+    doc = licenses.pdf(session, Caller(actor="holder", holder=holder), licence_id)
+    return _pdf_response(doc.pdf, doc.filename, doc.status)
+
+
+# -------------------------------------------------------------------------------------- shares
+
+
+class ShareIn(BaseModel):
+    licence_id: str = Field(max_length=40)
+    recipient: str = Field(max_length=400, description="the named third party, e.g. 中国银行天津分行")
+    expires_in_minutes: int | None = Field(default=None, description="5 .. 43200 (30 days); default 7 days")
+    purpose: str | None = Field(default=None, max_length=800)
+
+
+@router.post("/shares", status_code=201)
+def create_share(
+    licenses: LicensesDep, session: SessionDep, principal: CurrentPrincipal, holder: WalletHolder, body: ShareIn
+) -> JSONResponse:
+    """Share a licence with a named third party until a deadline; the token is shown only here."""
+    expires = timedelta(minutes=body.expires_in_minutes) if body.expires_in_minutes is not None else None
+    shares = Shares(licenses)
+    view, token = shares.create(
+        session,
+        holder,
+        actor=principal.actor,
+        licence_id=body.licence_id,
+        recipient=body.recipient,
+        expires_in=expires,
+        purpose=body.purpose,
+    )
+    return JSONResponse(
+        {**view.as_dict(), "token": token, "link": shares.link(token)},
+        status_code=201,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/shares")
+def list_shares(licenses: LicensesDep, session: SessionDep, holder: WalletHolder) -> list[dict[str, Any]]:
+    return [s.as_dict() for s in Shares(licenses).list(session, holder)]
+
+
+@router.post("/shares/{share_id}/revoke")
+def revoke_share(
+    licenses: LicensesDep, session: SessionDep, principal: CurrentPrincipal, holder: WalletHolder, share_id: str
+) -> dict[str, Any]:
+    return Shares(licenses).revoke(session, holder, share_id, actor=principal.actor).as_dict()
+
+
+def _requester(request: Request) -> str:
+    host = request.client.host if request.client else "unknown"
+    return host[:64]
+
+
+@router.get("/shared/{token}")
+def shared(licenses: LicensesDep, request: Request, token: str) -> JSONResponse:
+    """What a share link shows the third party: the licence (current version, live status)."""
+    got = Shares(licenses).access(token, want_pdf=False, requester=_requester(request))
+    body = {
+        "share": {"id": got.share_id, "recipient": got.recipient, "expires_at": got.expires_at.isoformat()},
+        "licence": got.licence.as_dict(),
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/shared/{token}/pdf")
+def shared_pdf(licenses: LicensesDep, request: Request, token: str) -> Response:
+    got = Shares(licenses).access(token, want_pdf=True, requester=_requester(request))
+    assert got.pdf is not None
+    return _pdf_response(got.pdf, f"licence-{got.licence.serial}-{got.licence.version:03d}.pdf", got.licence.status)

@@ -1,0 +1,271 @@
+"""Bulk import of historical licences (存量证照数字化), the engine behind ``ywt license import``.
+
+The file is checked as a whole first (encoding, header: :func:`license.importcsv.open_csv_import`)
+and the issuer against the legal-entity DB; a file that fails there stores nothing. Then each row
+is digitised on its own — validated, rendered, sealed and stored in its own transactions like a
+new licence (:meth:`license.service.LicenseService.import_one`), marked ``digitised`` — so an
+interruption (Ctrl-C, a killed process, a crash) leaves every finished row complete and no row
+half-stored.
+
+Resumption: a job is identified by (SHA-256 of the file, type, issuer). Running the same file
+again continues the same job: a row whose licence number already belongs to a lineage created
+by this job is skipped (``already imported``) without rendering anything; a number issued by
+anyone else is a duplicate. So a re-run never imports a licence twice, whether the first run
+finished or was killed.
+
+Every row that is not imported gets a line in the error report: a CSV (UTF-8 with BOM, so
+spreadsheet software opens it) with the row number, file line, licence key, column, error code
+and message — never the offending value, which may be personal data. It is rewritten on each
+run and flushed per row, so even a killed run leaves a report of the rows it did.
+
+Operational failures (a base-data source or the sealer unavailable) stop the import with a
+``TryLater``; what was done stays done, and the next run resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from sqlmodel import select
+
+from core import clock
+from core.errors import ConfigurationError, TryLater, YwtError
+from license import registry
+from license.errors import FieldError, ImportFileError, IssuerNotAllowed, LicenseError
+from license.holders import entity_standing
+from license.importcsv import RowResult, open_csv_import
+from license.models import ImportJobRow, LineageRow
+from license.service import LicenseService, new_id
+from license.values import uscc_problem
+
+__all__ = ["REPORT_HEADER", "ImportOutcome", "ImportProgress", "run_import"]
+
+REPORT_HEADER: Final = ("行号 row", "文件行 line", "证照键 key", "列 column", "错误代码 code", "说明 message")
+MAX_IMPORT_BYTES: Final = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProgress:
+    """Counts so far (passed to the progress callback after every row)."""
+
+    done: int
+    total: int
+    imported: int
+    skipped: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOutcome:
+    job_id: str
+    file_sha256: str
+    encoding: str
+    total: int
+    imported: int
+    skipped: int  # imported by an earlier run of the same job
+    failed: int
+    report_path: Path
+    resumed: bool
+    unknown_columns: tuple[str, ...]
+
+    def summary(self) -> str:
+        again = " (resumed)" if self.resumed else ""
+        return (
+            f"import job {self.job_id}{again}: {self.total} rows — {self.imported} imported, "
+            f"{self.skipped} already imported, {self.failed} with errors (report: {self.report_path})"
+        )
+
+
+class _Report:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("w", encoding="utf-8-sig", newline="")
+        self._writer = csv.writer(self._fh)
+        self._writer.writerow(REPORT_HEADER)
+        self._fh.flush()
+
+    def row(self, result: RowResult, errors: tuple[FieldError, ...]) -> None:
+        for e in errors:
+            self._writer.writerow([result.row_number, result.line_number, result.key or "", e.field, e.code, e.message])
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _error_of(exc: YwtError) -> tuple[FieldError, ...]:
+    errors = getattr(exc, "errors", None)
+    if isinstance(errors, tuple) and errors and all(isinstance(e, FieldError) for e in errors):
+        return errors
+    return (FieldError("", exc.code, exc.detail),)
+
+
+async def run_import(
+    service: LicenseService,
+    source: Path,
+    *,
+    type_code: str,
+    issuer_code: str,
+    actor: str,
+    report_path: Path | None = None,
+    verify_holders: bool = False,
+    progress: Callable[[ImportProgress], None] | None = None,
+) -> ImportOutcome:
+    """Import ``source`` (CSV, UTF-8 or GBK) as licences of ``type_code`` issued by ``issuer_code``.
+
+    ``verify_holders``: also require registered persons (>= L2) / active entities, as for new
+    licences; off by default, because historical holders need not have an account yet (their
+    licences appear in their wallet once they register: the wallet finds them by ID number).
+    """
+    data = source.read_bytes()
+    if len(data) > MAX_IMPORT_BYTES:
+        raise ImportFileError("too_large", f"import files are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB")
+    digest = hashlib.sha256(data).hexdigest()
+    with service.db.session() as session:
+        info = registry.get_type(session, type_code)
+    why = uscc_problem(issuer_code)
+    if why is not None:
+        raise IssuerNotAllowed(f"the issuer code {why}")
+    imp = open_csv_import(data, info.license_type)  # encoding and header: nothing stored if bad
+    issuer = await entity_standing(service.entities, issuer_code)
+    if issuer is None or not issuer.active:
+        raise IssuerNotAllowed("the issuer is not an active legal entity in the legal-entity DB")
+    total = imp.count_rows()
+    now = clock.now()
+    with service.db.session() as session:
+        job = session.exec(
+            select(ImportJobRow).where(
+                ImportJobRow.file_sha256 == digest,
+                ImportJobRow.type_code == type_code,
+                ImportJobRow.issuer_code == issuer_code,
+            )
+        ).first()
+        resumed = job is not None
+        if job is None:
+            job = ImportJobRow(
+                id=new_id(),
+                file_sha256=digest,
+                file_name=source.name[:200],
+                type_code=type_code,
+                issuer_code=issuer_code,
+                encoding=imp.encoding,
+                total_rows=total,
+                status="running",
+                created_at=now,
+                updated_at=now,
+                created_by=actor,
+            )
+        job.runs += 1
+        job.status, job.updated_at = "running", now
+        session.add(job)
+        session.flush()
+        service.journal.append(
+            session,
+            actor=actor,
+            action="license.import.start",
+            target=job.id,
+            data={"file_sha256": digest, "type": type_code, "issuer": issuer_code, "rows": total, "run": job.runs},
+        )
+        job_id = job.id
+    report = _Report(report_path or source.with_name(source.stem + ".errors.csv"))
+    imported = skipped = failed = done = 0
+    try:
+        for result in imp.rows():
+            done += 1
+            if result.record is None:
+                failed += 1
+                report.row(result, result.errors)
+            else:
+                rec = result.record
+                problems: tuple[FieldError, ...] = ()
+                if rec.issuer_code is not None and rec.issuer_code != issuer_code:
+                    problems = (FieldError("issuer_code", "mismatch", "the row names another issuer than --issuer"),)
+                with service.db.session() as session:
+                    existing = session.exec(
+                        select(LineageRow).where(
+                            LineageRow.type_code == type_code,
+                            LineageRow.issuer_code == issuer_code,
+                            LineageRow.number == rec.number,
+                        )
+                    ).first()
+                if problems:
+                    failed += 1
+                    report.row(result, problems)
+                elif existing is not None and existing.import_job_id == job_id:
+                    skipped += 1
+                elif existing is not None:
+                    failed += 1
+                    dup = FieldError(result.key or "", "duplicate", "this licence number was issued already")
+                    report.row(result, (dup,))
+                else:
+                    try:
+                        await service.import_one(
+                            actor,
+                            rec,
+                            issuer_code=issuer_code,
+                            issuer_name=issuer.name,
+                            import_job_id=job_id,
+                            verify_holder=verify_holders,
+                        )
+                    except (TryLater, ConfigurationError):
+                        raise  # operational: stop here, the next run resumes
+                    except (LicenseError, YwtError) as exc:
+                        failed += 1
+                        report.row(result, _error_of(exc))
+                    else:
+                        imported += 1
+            if progress is not None:
+                progress(ImportProgress(done, total, imported, skipped, failed))
+    finally:
+        report.close()
+        with service.db.session() as session:
+            job_row = session.get(ImportJobRow, job_id)
+            if job_row is not None:
+                job_row.imported = _count_imported(session, job_id)
+                job_row.failed = failed
+                job_row.updated_at = clock.now()
+                if done == total:
+                    job_row.status = "completed"
+                    job_row.finished_at = job_row.updated_at
+                session.add(job_row)
+                service.journal.append(
+                    session,
+                    actor=actor,
+                    action="license.import.finish" if done == total else "license.import.stop",
+                    target=job_id,
+                    data={"imported": imported, "skipped": skipped, "failed": failed, "done": done, "rows": total},
+                )
+    return ImportOutcome(
+        job_id=job_id,
+        file_sha256=digest,
+        encoding=imp.encoding,
+        total=total,
+        imported=imported,
+        skipped=skipped,
+        failed=failed,
+        report_path=report.path,
+        resumed=resumed,
+        unknown_columns=imp.unknown_columns,
+    )
+
+
+def _count_imported(session: object, job_id: str) -> int:
+    import sqlalchemy as sa
+    from sqlmodel import Session
+
+    assert isinstance(session, Session)
+    return int(
+        session.exec(select(sa.func.count()).select_from(LineageRow).where(LineageRow.import_job_id == job_id)).one()
+    )
+
+
+def render_report_text(report_path: Path) -> str:
+    """The report as text (for tests and the CLI's ``--show-errors``)."""
+    return io.StringIO(report_path.read_text(encoding="utf-8-sig")).getvalue()
