@@ -6,7 +6,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
