@@ -170,7 +170,8 @@ def test_access_log_fields(app_for: Any) -> None:
         c = app_for()
         c.get("/pki/cas/rsa-seal/crl?access_token=SECRET-TOKEN-123", headers={"X-Request-ID": "req-1"})
         c.get("/test/whoami", headers={"Authorization": "Bearer client:demo-approval", "X-Request-ID": "req-2"})
-        c.get("/v/ABCDEF-payload-1201011990", headers={"X-Request-ID": "req-3"})
+        c.get("/no/such/page-1201011990", headers={"X-Request-ID": "req-3"})
+        c.get("/v/ABCDEF-payload-1201011990", headers={"X-Request-ID": "req-4"})
     finally:
         logger.removeHandler(handler)
     text = stream.getvalue()
@@ -181,6 +182,7 @@ def test_access_log_fields(app_for: Any) -> None:
     assert crl["status"] == 200 and isinstance(crl["duration_ms"], float) and "client_id" not in crl
     assert by_id["req-2"]["client_id"] == "demo-approval" and by_id["req-2"]["route"] == "/test/whoami"
     assert by_id["req-3"]["route"] == "<unmatched>" and by_id["req-3"]["status"] == 404
+    assert by_id["req-4"]["route"] == "/v/{payload:path}"  # the QR payload itself never reaches the log
     assert "SECRET-TOKEN-123" not in text and "access_token" not in text and "1201011990" not in text
     assert "rsa-seal" not in text and "testclient" not in text  # no concrete path, no client address
 
