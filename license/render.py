@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_FONT_PATH",
     "METADATA_FILENAME",
     "QR_MIN_MODULE_MM",
+    "extract_metadata",
     "render_license",
 ]
 
@@ -507,3 +508,23 @@ def _embed_metadata(canvas: Canvas, payload: bytes) -> None:
     # reportlab's catalog writes only the keys it knows; /AF is added to this instance's list.
     catalog.AF = pdfdoc.PDFArray([filespec_ref])
     catalog.__NoDefault__ = [*type(catalog).__NoDefault__, "AF"]
+
+
+def extract_metadata(pdf: bytes) -> bytes:
+    """The ``metadata.json`` embedded by :func:`render_license`, read back from a (sealed) licence PDF.
+
+    Looked up by name in the catalog's ``/EmbeddedFiles`` name tree (ISO 32000-1 §7.11.4), which
+    incremental updates (the seal's signatures) leave in place. Raises :class:`LicenseRenderError`
+    when the PDF carries no such file.
+    """
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        root = PdfFileReader(io.BytesIO(pdf), strict=False).root
+        names = root["/Names"]["/EmbeddedFiles"]["/Names"]
+        for i in range(0, len(names) - 1, 2):
+            if str(names[i]) == METADATA_FILENAME:
+                return bytes(names[i + 1]["/EF"]["/F"].data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LicenseRenderError(f"the PDF carries no readable {METADATA_FILENAME}: {exc}") from None
+    raise LicenseRenderError(f"the PDF carries no {METADATA_FILENAME}")

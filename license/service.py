@@ -77,7 +77,7 @@ from license.importcsv import ImportedLicense
 from license.metadata import HolderCodeType, LicenseMetadata, LicenseRecord, build_metadata
 from license.models import LicenceRow, LicenseTypeRow, LineageRow
 from license.qr import LicenseStatus, QrContent, effective_status, mask_holder_name
-from license.render import render_license
+from license.render import extract_metadata, render_license
 from license.sealing import IssuingSeal, PdfSealer, SealBox
 from license.types import FieldKind, FieldValue, HolderKind, LicenseType, Validity, compute_validity, validate_data
 from license.values import clean_text, today_in_china
@@ -865,6 +865,26 @@ class LicenseService:
         row = self._visible(session, caller, licence_id)
         status = effective_status(row, today_in_china())
         return IssuedPdf(row.id, row.identifier, self.blobs.get(row.pdf_sha256), status)
+
+    def metadata(self, session: Session, caller: Caller, licence_id: str) -> LicenseMetadata:
+        """The licence's GB/T 36903 metadata for export (JSON), personal data masked.
+
+        Read back from the sealed PDF as stored (the embedded ``metadata.json``) and checked
+        against the data hash the QR code signs, so the export is the metadata the licence
+        carries, not a re-derivation that could drift from it. The holder's citizen ID
+        (``CZZTDM``) and any element taken from an ID-number field are masked (DESIGN.md:
+        personal data never in clear in responses); the exact signed bytes stay in the PDF for
+        whoever holds it.
+        """
+        row = self._visible(session, caller, licence_id)
+        raw = extract_metadata(self.blobs.get(row.pdf_sha256))
+        if hashlib.sha256(raw).hexdigest() != row.data_hash:
+            raise RuntimeError(f"licence {row.identifier}: embedded metadata does not match its recorded hash")
+        meta = LicenseMetadata.from_json(raw)
+        t = registry.get_type(session, row.type_code, row.template_version).license_type
+        masked = {"CZZTDM"} if HolderKindRef(row.holder_kind) is HolderKindRef.PERSON else set()
+        masked |= {el for el, key in t.metadata if t.has_field(key) and t.field(key).kind is FieldKind.ID_NUMBER}
+        return LicenseMetadata(tuple((k, mask_id_number(v) if k in masked else v) for k, v in meta.elements))
 
     def search(self, session: Session, caller: Caller, filters: SearchFilters) -> SearchPage:
         """Issuers see their own licences; operators every issuer's (``issuer_code`` filters)."""

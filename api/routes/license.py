@@ -272,6 +272,15 @@ def get_pdf(licenses: LicensesDep, session: SessionDep, caller: ReadingCaller, l
     return _pdf_response(doc.pdf, doc.filename, doc.status)
 
 
+@router.get("/licenses/{licence_id}/metadata")
+def get_metadata(licenses: LicensesDep, session: SessionDep, caller: ReadingCaller, licence_id: str) -> Response:
+    """GB/T 36903 metadata (element names ZZMC, ZZBH, ZZBS, ...) as JSON, personal data masked."""
+    meta = licenses.metadata(session, caller, licence_id)
+    return Response(
+        meta.to_json_bytes(), media_type="application/json; charset=utf-8", headers={"Cache-Control": "no-store"}
+    )
+
+
 class ReasonIn(BaseModel):
     reason: str | None = Field(default=None, max_length=1000)
 
