@@ -18,7 +18,7 @@ import anyio
 from api.container import Services, attach_checkpoint_signer, build_services
 from core.settings import Settings
 from license import registry
-from license.importer import ImportProgress, run_import
+from license.importer import MAX_IMPORT_WORKERS, ImportProgress, run_import
 from license.service import Caller, LicenseService, SearchFilters
 
 CLI_ACTOR = "cli"
@@ -80,6 +80,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 report_path=Path(args.report) if args.report else None,
                 verify_holders=args.verify_holders,
                 progress=None if args.quiet else ProgressBar(),
+                workers=args.workers,
             )
         )
     finally:
@@ -178,6 +179,14 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--report", help="per-row error report (CSV); default FILE.errors.csv")
     s.add_argument("--verify-holders", action="store_true", help="check holders against identity/ like new licences")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        choices=range(1, MAX_IMPORT_WORKERS + 1),
+        metavar="N",
+        help=f"rows digitised concurrently, 1..{MAX_IMPORT_WORKERS} (default 1)",
+    )
     s.set_defaults(func=cmd_import)
 
     s = cmds.add_parser("issue", help="issue one licence from a JSON data file")

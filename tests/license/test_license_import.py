@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from licence_helpers import DEPT, FOOD, ISSUER, QUALIFICATION, food_data, issue, journal_actions, run, stored_state
 
 from identity.numbers import id_number_check_char
-from license.errors import ImportFileError, IssuerNotAllowed
+from license.errors import ImportFileError, InvalidLicenseData, IssuerNotAllowed
 from license.importer import REPORT_HEADER, run_import
 from license.service import LicenseService, SearchFilters
 
@@ -179,12 +179,15 @@ def _cli_env(services: Any) -> dict[str, str]:
     return env
 
 
-def test_killed_import_resumes_without_duplicates(services: Any, tmp_path: Path) -> None:
-    """``ywt license import`` killed with SIGKILL midway, then run again: every row exactly once."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_killed_import_resumes_without_duplicates(services: Any, tmp_path: Path, workers: int) -> None:
+    """``ywt license import`` killed with SIGKILL midway, then run again: every row exactly once
+    (also with two rows in flight when the process dies)."""
     n = 24
     src = tmp_path / "bulk.csv"
     src.write_bytes(to_csv(rows(n)).encode("gbk"))
     cmd = [sys.executable, "-m", "api.cli", "license", "import", str(src), "--type", QUALIFICATION, "--issuer", DEPT]
+    cmd += ["--workers", str(workers)]
     base_lineages, base_licences = _count(services, "license_lineage"), _count(services, "license_licence")
     proc = subprocess.Popen(cmd, env=_cli_env(services), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -219,6 +222,59 @@ def test_killed_import_resumes_without_duplicates(services: Any, tmp_path: Path)
     assert _count(services, "license_import_job", "WHERE status = 'completed' AND runs = 2") == 1
     report = (tmp_path / "bulk.errors.csv").read_text(encoding="utf-8-sig").splitlines()
     assert len(report) == 1  # header only: no row failed
+
+
+def test_parallel_import_workers_store_each_row_once(licensing: LicenseService, services: Any, tmp_path: Path) -> None:
+    """Three concurrent workers: every good row imported once with distinct serials, bad rows in
+    the report in row order, the same file again (two workers) skips everything."""
+    from license.identifier import parse_identifier
+
+    n = 12
+    table = rows(n, start=100)
+    for i in (2, 7, 10):
+        table[i][7] = ""  # occupation missing
+    table[5][1] = table[4][1]  # a number twice in the file
+    src = tmp_path / "parallel.csv"
+    src.write_bytes(to_csv(table).encode("gbk"))
+    seen: list[int] = []
+    in_flight = [0, 0]  # now, most at once
+    original = licensing.import_one
+
+    async def counted(*a: Any, **kw: Any) -> Any:
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        try:
+            return await original(*a, **kw)
+        finally:
+            in_flight[0] -= 1
+
+    licensing.import_one = counted  # type: ignore[method-assign]
+    try:
+        first = _import(licensing, src, workers=3, progress=lambda p: seen.append(p.done))
+    finally:
+        del licensing.import_one
+    assert in_flight[1] >= 2, "rows were not digitised concurrently"
+    assert (first.imported, first.failed, first.skipped, first.total) == (n - 4, 4, 0, n)
+    assert seen == list(range(1, n + 1))
+    report = list(csv.reader(io.StringIO(first.report_path.read_text(encoding="utf-8-sig"))))
+    assert [(r[0], r[4]) for r in report[1:]] == [
+        ("4", "missing"),
+        ("7", "duplicate"),
+        ("9", "missing"),
+        ("12", "missing"),
+    ]
+    with services.db.session() as s:
+        page = licensing.search(s, ISSUER, SearchFilters(digitised=True, limit=200))
+    numbers = [v.number for v in page.items]
+    assert len(numbers) == len(set(numbers)) == n - 4
+    serials = {parse_identifier(v.identifier).serial for v in page.items}
+    assert len(serials) == n - 4
+    again = _import(licensing, src, workers=2)
+    assert (again.imported, again.skipped, again.failed, again.resumed) == (0, n - 4, 4, True)
+    assert _count(services, "license_lineage", f"WHERE import_job_id = '{first.job_id}'") == n - 4
+    with pytest.raises(InvalidLicenseData) as info:
+        _import(licensing, src, workers=0)
+    assert [e.field for e in info.value.errors] == ["workers"]
 
 
 def test_cli_types_and_issue(services: Any, tmp_path: Path) -> None:
