@@ -310,6 +310,45 @@ def test_cli_types_and_issue(services: Any, tmp_path: Path) -> None:
     assert out.returncode == 1 and "layout" in out.stderr
 
 
+def test_cli_status_changes_and_list(licensing: LicenseService, services: Any) -> None:
+    """``ywt license suspend / resume / revoke / list``: the console operator's status changes,
+    journaled and visible at once to the live status a verifier reads."""
+    from licence_helpers import food_data
+
+    from license.qr import LicenseStatus, lookup_status
+
+    view = issue(licensing, FOOD, food_data("JY21201160088001"))
+    env = _cli_env(services)
+
+    def ywt(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "api.cli", "license", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    def live() -> LicenseStatus:
+        with services.db.session() as s:
+            return lookup_status(s, view.identifier).status
+
+    out = ywt("suspend", view.id, "--reason", "责令整改")
+    assert out.returncode == 0 and out.stdout.strip() == f"{view.identifier}: suspended", out.stderr
+    assert live() is LicenseStatus.SUSPENDED
+    assert ywt("resume", view.id).stdout.strip() == f"{view.identifier}: valid"
+    assert live() is LicenseStatus.VALID
+    refused = ywt("revoke", view.id, "--reason", "   ")  # a blank reason: refused, nothing changes
+    assert refused.returncode != 0 and "reason" in refused.stderr
+    assert live() is LicenseStatus.VALID
+    assert ywt("revoke", view.id, "--reason", "吊销").stdout.strip() == f"{view.identifier}: revoked"
+    assert live() is LicenseStatus.REVOKED
+    listed = ywt("list", "--type", FOOD, "--issuer", DEPT)
+    assert listed.returncode == 0 and f"{view.id}  revoked" in listed.stdout
+    assert [a for a, t, _ in journal_actions(services) if t == view.identifier][-4:] == [
+        "license.issue",
+        "license.suspend",
+        "license.resume",
+        "license.revoke",
+    ]
+
+
 def test_digitised_licence_of_an_unregistered_holder_can_be_corrected(
     licensing: LicenseService, services: Any, tmp_path: Path
 ) -> None:
