@@ -7,6 +7,7 @@ Translation only: each command calls one service function and prints the result.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -35,6 +36,11 @@ def _open(settings: Settings) -> tuple[Services, LicenseService]:
         with services.db.session() as session:
             services.licenses.ensure_setup(session, actor=CLI_ACTOR)
     return services, services.licenses
+
+
+def worker_service(settings: Settings) -> LicenseService:
+    """The licence service of an import worker process (``ywt license import --workers N``)."""
+    return _open(settings)[1]
 
 
 class ProgressBar:
@@ -81,6 +87,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 verify_holders=args.verify_holders,
                 progress=None if args.quiet else ProgressBar(),
                 workers=args.workers,
+                process_factory=functools.partial(worker_service, settings),
             )
         )
     finally:

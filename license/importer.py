@@ -24,10 +24,15 @@ Operational failures (a base-data source or the sealer unavailable) stop the imp
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
+import multiprocessing
+import signal
+import sys
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -41,16 +46,20 @@ from core.errors import ConfigurationError, TryLater, YwtError
 from license import registry
 from license.errors import FieldError, ImportFileError, InvalidLicenseData, IssuerNotAllowed, LicenseError
 from license.holders import entity_standing
-from license.importcsv import RowResult, open_csv_import
+from license.importcsv import ImportedLicense, RowResult, open_csv_import
 from license.models import ImportJobRow, LineageRow
 from license.service import LicenseService, new_id
 from license.values import uscc_problem
 
-__all__ = ["MAX_IMPORT_WORKERS", "REPORT_HEADER", "ImportOutcome", "ImportProgress", "run_import"]
+__all__ = ["MAX_IMPORT_WORKERS", "REPORT_HEADER", "ImportOutcome", "ImportProgress", "ServiceFactory", "run_import"]
 
 REPORT_HEADER: Final = ("行号 row", "文件行 line", "证照键 key", "列 column", "错误代码 code", "说明 message")
 MAX_IMPORT_BYTES: Final = 200 * 1024 * 1024
 MAX_IMPORT_WORKERS: Final = 8
+
+#: Builds a :class:`LicenseService` in a worker process (picklable: a module-level function or a
+#: ``functools.partial`` of one over the settings).
+ServiceFactory = Callable[[], LicenseService]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +144,7 @@ async def run_import(
     verify_holders: bool = False,
     progress: Callable[[ImportProgress], None] | None = None,
     workers: int = 1,
+    process_factory: ServiceFactory | None = None,
 ) -> ImportOutcome:
     """Import ``source`` (CSV, UTF-8 or GBK) as licences of ``type_code`` issued by ``issuer_code``.
 
@@ -142,10 +152,15 @@ async def run_import(
     licences; off by default, because historical holders need not have an account yet (their
     licences appear in their wallet once they register: the wallet finds them by ID number).
 
-    ``workers``: rows digitised concurrently (1..``MAX_IMPORT_WORKERS``). Rendering and sealing run in
-    worker threads, and signing, compression and database I/O release the GIL, so a second
-    worker overlaps them (bench/license.py measures by how much). The error report is sorted
-    by row number at the end, whatever order rows finished in.
+    ``workers``: rows digitised concurrently (1..``MAX_IMPORT_WORKERS``). Without
+    ``process_factory`` they are tasks of this process whose rendering and sealing run in
+    threads: they overlap I/O only, rendering and signing being mostly pure Python under the
+    GIL. With ``process_factory`` each worker is a process of its own (``spawn``: no database
+    connection or key handle crosses a fork) that builds its service once and digitises the
+    rows it is handed; it dies with the importing process (``PR_SET_PDEATHSIG`` on Linux), so
+    a killed import leaves no orphan finishing rows behind its back. This process still reads
+    the file, decides skips and duplicates, writes the report and draws the progress. The
+    report is sorted by row number at the end, whatever order rows finished in.
     """
     if not 1 <= workers <= MAX_IMPORT_WORKERS:
         raise InvalidLicenseData([FieldError("workers", "out_of_range", f"workers must be 1..{MAX_IMPORT_WORKERS}")])
@@ -200,6 +215,14 @@ async def run_import(
         )
         job_id = job.id
     report = _Report(report_path or source.with_name(source.stem + ".errors.csv"))
+    pool: ProcessPoolExecutor | None = None
+    if process_factory is not None and workers > 1:
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_child_init,
+            initargs=(process_factory,),
+        )
     counts = {"imported": 0, "skipped": 0, "failed": 0, "done": 0}
 
     async def digitise(result: RowResult) -> tuple[str, tuple[FieldError, ...]]:
@@ -221,6 +244,14 @@ async def run_import(
             return "skipped", ()
         if existing is not None:
             return "failed", (FieldError(result.key or "", "duplicate", "this licence number was issued already"),)
+        if pool is not None:
+            # submitted from the event loop's thread, which lives as long as the import: a
+            # worker process's parent-death signal is tied to the thread that started it
+            future = pool.submit(_digitise_in_child, actor, rec, issuer_code, issuer.name, job_id, verify_holders)
+            outcome, errors, stop = await anyio.to_thread.run_sync(future.result)
+            if stop is not None:
+                raise TryLater(stop)
+            return outcome, errors
         try:
             await service.import_one(
                 actor,
@@ -269,6 +300,8 @@ async def run_import(
             except BaseExceptionGroup as group:
                 raise _first_error(group) from None
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         report.close()
         imported, skipped, failed, done = counts["imported"], counts["skipped"], counts["failed"], counts["done"]
         with service.db.session() as session:
@@ -300,6 +333,46 @@ async def run_import(
         resumed=resumed,
         unknown_columns=imp.unknown_columns,
     )
+
+
+# ------------------------------------------------------------------ worker processes
+
+_CHILD: dict[str, LicenseService] = {}  # the worker process's own service, built by _child_init
+
+
+def _child_init(factory: ServiceFactory) -> None:
+    """Worker process start: die with the importing process, then build the service once."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1  # <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importing process's to handle
+    _CHILD["service"] = factory()
+
+
+def _digitise_in_child(
+    actor: str, record: ImportedLicense, issuer_code: str, issuer_name: str, job_id: str, verify_holder: bool
+) -> tuple[str, tuple[FieldError, ...], str | None]:
+    """One row in a worker process: ``(outcome, errors, stop)``; ``stop`` carries an operational
+    failure back (the exception itself may not survive pickling)."""
+    service = _CHILD["service"]
+    try:
+        asyncio.run(
+            service.import_one(
+                actor,
+                record,
+                issuer_code=issuer_code,
+                issuer_name=issuer_name,
+                import_job_id=job_id,
+                verify_holder=verify_holder,
+            )
+        )
+    except (TryLater, ConfigurationError) as exc:
+        return "failed", (), f"{type(exc).__name__}: {exc.detail}"
+    except (LicenseError, YwtError) as exc:
+        return "failed", _error_of(exc), None
+    return "imported", (), None
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -179,6 +179,26 @@ def _cli_env(services: Any) -> dict[str, str]:
     return env
 
 
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (from /proc: ppid is field 4 of /proc/PID/stat)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_killed_import_resumes_without_duplicates(services: Any, tmp_path: Path, workers: int) -> None:
     """``ywt license import`` killed with SIGKILL midway, then run again: every row exactly once
@@ -191,14 +211,22 @@ def test_killed_import_resumes_without_duplicates(services: Any, tmp_path: Path,
     base_lineages, base_licences = _count(services, "license_lineage"), _count(services, "license_licence")
     proc = subprocess.Popen(cmd, env=_cli_env(services), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
+    children: list[int] = []
     try:
         while _count(services, "license_lineage") < base_lineages + 4:
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the import did not start"
             time.sleep(0.05)
+        children = _children(proc.pid)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+    # --workers 2 digitises in two worker processes, which die with the import: none goes on
+    # storing rows once the importing process is gone
+    if workers > 1:
+        assert len(children) >= workers
+    time.sleep(1.0)
+    assert not [pid for pid in children if _alive(pid)], "worker processes outlived the import"
     done_before = _count(services, "license_lineage") - base_lineages
     assert 4 <= done_before < n, "killed midway"
     assert _count(services, "license_licence") - base_licences == done_before  # no half-stored licence
