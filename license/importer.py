@@ -33,6 +33,7 @@ import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -248,7 +249,10 @@ async def run_import(
             # submitted from the event loop's thread, which lives as long as the import: a
             # worker process's parent-death signal is tied to the thread that started it
             future = pool.submit(_digitise_in_child, actor, rec, issuer_code, issuer.name, job_id, verify_holders)
-            outcome, errors, stop = await anyio.to_thread.run_sync(future.result)
+            try:
+                outcome, errors, stop = await anyio.to_thread.run_sync(future.result)
+            except BrokenProcessPool as exc:  # a worker crashed or was killed: stop, a re-run resumes
+                raise TryLater(f"an import worker process died: {exc}") from None
             if stop is not None:
                 raise TryLater(stop)
             return outcome, errors

@@ -252,6 +252,42 @@ def test_killed_import_resumes_without_duplicates(services: Any, tmp_path: Path,
     assert len(report) == 1  # header only: no row failed
 
 
+def test_dead_worker_process_stops_the_import_and_a_rerun_resumes(services: Any, tmp_path: Path) -> None:
+    """One of the ``--workers 2`` processes killed: the import stops with a clear error (rows
+    done stay done, the job is journaled as stopped), and running it again completes it."""
+    n = 16
+    src = tmp_path / "bulk.csv"
+    src.write_bytes(to_csv(rows(n, start=500)).encode("utf-8"))
+    cmd = [sys.executable, "-m", "api.cli", "license", "import", str(src), "--type", QUALIFICATION, "--issuer", DEPT]
+    cmd += ["--workers", "2", "--quiet"]
+    base = _count(services, "license_lineage")
+    proc = subprocess.Popen(cmd, env=_cli_env(services), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    try:
+        while _count(services, "license_lineage") < base + 2:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the import did not start"
+            time.sleep(0.05)
+        workers = [
+            pid for pid in _children(proc.pid) if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1 and "an import worker process died" in err, err
+    done = _count(services, "license_lineage") - base
+    assert done < n
+    assert [a for a, _, _ in journal_actions(services, "license.import.")][-1] == "license.import.stop"
+    second = subprocess.run(cmd[:-3], env=_cli_env(services), capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert f"{n} rows — {n - done} imported, {done} already imported, 0 with errors" in second.stdout
+    assert _count(services, "license_lineage") == base + n
+
+
 def test_parallel_import_workers_store_each_row_once(licensing: LicenseService, services: Any, tmp_path: Path) -> None:
     """Three concurrent workers: every good row imported once with distinct serials, bad rows in
     the report in row order, the same file again (two workers) skips everything."""
