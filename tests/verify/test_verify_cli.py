@@ -1,5 +1,6 @@
 """``ywt verify`` offline (a real process, no server): with the installation, with only an
-exported bundle (``--trust``) in an empty home, ``--at``, ``--json``, exit codes, bad input."""
+exported bundle (``--trust``) in an empty home, ``--qr``, ``--qr-image``, ``--at``, ``--json``, exit
+codes, bad input."""
 
 from __future__ import annotations
 
@@ -113,3 +114,34 @@ def test_cli_trust_add(services: Services, tmp_path: Path) -> None:
     assert r.returncode == 1 and "not a CA certificate" in r.stderr
     bundle = _ywt(home, "pki", "trust-bundle", db=db).stdout
     assert "国家平台CA [national]" in bundle
+
+
+def test_cli_qr_image(services: Services, licence: Any, licence_pdf: bytes, tmp_path: Path) -> None:
+    """``--qr-image``: a photo of the licence (poppler at 150 dpi, as a phone would see it)
+    decoded by zbar in the CLI, with the installation and offline with only the bundle."""
+    (tmp_path / "l.pdf").write_bytes(licence_pdf)
+    subprocess.run(
+        ["pdftoppm", "-r", "150", "-png", "-f", "1", "-l", "1", str(tmp_path / "l.pdf"), str(tmp_path / "p")],
+        check=True,
+    )
+    photo = next(tmp_path.glob("p-*.png"))
+    home, db = services.settings.home, services.settings.database_url
+    r = _ywt(home, "verify", "--qr-image", str(photo), "--json", db=db)
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    assert report["indication"] == "TOTAL-PASSED" and report["details"]["licence"]["identifier"] == licence.identifier
+    bundle = tmp_path / "trust.pem"
+    assert _ywt(home, "pki", "trust-bundle", "--out", str(bundle), db=db).returncode == 0
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    r = _ywt(empty, "verify", "--qr-image", str(photo), "--trust", str(bundle))
+    assert r.returncode == 2 and "签名真实" in r.stdout, r.stdout + r.stderr  # genuine; status not checked offline
+    from PIL import Image
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (400, 300), "white").save(blank)
+    r = _ywt(home, "verify", "--qr-image", str(blank), db=db)
+    assert r.returncode == 3 and "QR" in r.stderr, r.stdout + r.stderr
+    r = _ywt(empty, "verify", "--qr-image", str(blank), "--trust", str(bundle))
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert not (empty / "ywt.db").exists()
