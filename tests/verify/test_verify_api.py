@@ -126,6 +126,47 @@ def test_pdf_bad_input(
     assert action == "verify.pdf" and entry["indication"] == "REJECTED" and entry["sub_indication"] == code
 
 
+def _with_stream_bomb(base: bytes) -> bytes:
+    """``base`` plus an incremental update whose page content is a FlateDecode stream of 2 MB
+    that inflates to 2 GiB (a PDF bomb that is a well-formed PDF)."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    c = zlib.compressobj(9)
+    data = b"".join(c.compress(b"\x00" * (1 << 20)) for _ in range(2048)) + c.flush()
+    w = IncrementalPdfFileWriter(io.BytesIO(base), strict=False)
+    page = w.root["/Pages"]["/Kids"][0].get_object()
+    bomb = generic.StreamObject({generic.NameObject("/Filter"): generic.NameObject("/FlateDecode")}, encoded_data=data)
+    page["/Contents"] = w.add_object(bomb)
+    w.update_container(page)
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "sealed-then-bomb-appended"])
+def test_huge_stream_is_a_bounded_verdict_never_valid(
+    signed: bool, client: TestClient, services: Services, sealed: Callable[..., bytes]
+) -> None:
+    """A huge (inflating) stream is parseable PDF, so the answer is a report, not a 400: within
+    bounded time, never TOTAL-PASSED, nothing stored but the journal entry."""
+    pdf = _with_stream_bomb(sealed(Family.RSA) if signed else plain_pdf())
+    before, journal_before = _state(services), len(_journal(services))
+    t0 = time.monotonic()
+    r = client.post("/verify/v1/pdf", files={"file": ("bomb.pdf", pdf, "application/pdf")})
+    elapsed = time.monotonic() - t0
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["indication"] != "TOTAL-PASSED"
+    if signed:
+        assert body["indication"] == "TOTAL-FAILED" and body["sub_indication"] == "FORMAT_FAILURE", body
+    else:
+        assert body["sub_indication"] == "SIGNED_DATA_NOT_FOUND", body
+    assert elapsed < 35, f"took {elapsed:.1f} s"
+    assert _state(services) == before
+    assert len(_journal(services)) == journal_before + 1 and _journal(services)[-1][0] == "verify.pdf"
+
+
 def test_pdf_too_large_is_413(client: TestClient, services: Services) -> None:
     before = _state(services)
     big = b"%PDF-1.7\n" + b"0" * (services.settings.max_upload_bytes + 10)
