@@ -153,6 +153,9 @@ def test_openssl_ocsp_good_then_revoked_after_cli_revoke(
     leaf.write_text(issued.cert_pem)
     out = _ocsp(tmp_path, live_server.url, cas[f"{family}-identity"], leaf, cas[f"{family}-root"])
     assert f"{leaf}: good" in out and "OCSP Nonce" in out
+    # a delegated responder (not the CA key) marked id-pkix-ocsp-nocheck, with OCSPSigning EKU
+    assert "OCSP No Check" in out and "OCSP Signing" in out, out
+    assert "CN=YWT " in out and " OCSP Responder" in out.split("Subject: ")[1].splitlines()[0], out
     monkeypatch.setenv("YWT_HOME", str(services.settings.home))
     if services.settings.database_url:
         monkeypatch.setenv("YWT_DATABASE_URL", services.settings.database_url)
@@ -240,6 +243,10 @@ def test_openssl_ts_query_and_verify(live_server: LiveServer, tmp_path: Path, di
     assert "Verification: OK" in r.stdout
     text = openssl("ts", "-reply", "-in", "r.tsr", "-text", cwd=tmp_path).stdout
     assert "Status: Granted" in text and "Accuracy: 0x01 seconds" in text
+    from ca import oids
+
+    assert f"Policy OID: {oids.TSA_POLICY}" in text, text
+    assert ("Hash Algorithm: sm3" if digest == "sm3" else "Hash Algorithm: sha256") in text, text
 
 
 def test_tsa_serials_are_monotonic_and_bad_queries_rejected(live_server: LiveServer, tmp_path: Path) -> None:
