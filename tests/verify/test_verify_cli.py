@@ -145,3 +145,23 @@ def test_cli_qr_image(services: Services, licence: Any, licence_pdf: bytes, tmp_
     r = _ywt(empty, "verify", "--qr-image", str(blank), "--trust", str(bundle))
     assert r.returncode == 3, r.stdout + r.stderr
     assert not (empty / "ywt.db").exists()
+
+
+def test_cli_output_into_a_closed_pipe(services: Services, sealed: Callable[..., bytes], tmp_path: Path) -> None:
+    """``ywt verify x.pdf | head -1``: the reader leaves early; no traceback on stderr, exit 141."""
+    pdf = tmp_path / "sealed.pdf"
+    pdf.write_bytes(sealed(Family.RSA))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YWT_")}
+    env["YWT_HOME"] = str(services.settings.home)
+    if services.settings.database_url:
+        env["YWT_DATABASE_URL"] = services.settings.database_url
+    # the reader is gone before anything is written: every write meets EPIPE
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "verify", str(pdf)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=Path.cwd(),
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141  # as a shell reports SIGPIPE, not a verdict
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
