@@ -631,6 +631,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `ywt verify x.pdf | head`: the reader left; no traceback, 128+SIGPIPE
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:  # a file named on the command line that cannot be read or written
+        print(f"ywt: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
