@@ -260,6 +260,27 @@ def test_ses_endpoint(client: TestClient, services: Services) -> None:
     assert r.json()["indication"] == "INDETERMINATE"  # no document: dataHash not compared
 
 
+def test_ses_endpoint_reads_gmt0031_v1(client: TestClient, services: Services) -> None:
+    """A GM/T 0031-2014 (v1) signature from a maker outside our PKI, as ofdrw lays it out: parsed
+    and both signatures checked over the bytes as received; no chain to our trust list, so
+    INDETERMINATE (never TOTAL-PASSED); a flipped byte in the seal is a failed signature."""
+    from tests.seal.seal_testkit import DOCUMENT, make_v1_seal, make_v1_signature, new_party
+
+    maker, holder = new_party("外地制章机构"), new_party("外地印章")
+    blob = make_v1_signature(make_v1_seal(maker, holder), DOCUMENT, holder, time_info=b"250131000000Z")
+    before = _state(services)
+    body = client.post("/verify/v1/ses", files={"ses": ("v1.der", blob), "document": ("d.ofd", DOCUMENT)}).json()
+    assert body["indication"] == "INDETERMINATE", body
+    checks = {c["name"]: c for c in body["checks"]}
+    assert "GM/T 0031-2014" in checks["header"]["message"], checks["header"]
+    assert checks["signature"]["status"] == "passed" and checks["maker-signature"]["status"] == "passed", checks
+    assert checks["data-hash"]["status"] == "passed", checks
+    forged = blob.replace("示例一版印章".encode(), "示例二版印章".encode())
+    body = client.post("/verify/v1/ses", files={"ses": ("v1.der", forged), "document": ("d.ofd", DOCUMENT)}).json()
+    assert body["indication"] == "TOTAL-FAILED", body
+    assert _state(services) == before
+
+
 def test_ses_garbage(client: TestClient, services: Services) -> None:
     before = _state(services)
     r = client.post("/verify/v1/ses", files={"ses": ("s.der", b"\x30\x03\x02\x01\x01")})
