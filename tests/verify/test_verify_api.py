@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import time
 import zlib
 from collections.abc import Callable
@@ -397,11 +398,15 @@ def test_pages(client: TestClient, sealed: Callable[..., bytes], licence: Any) -
     assert page.status_code == 200 and '<label for="file">' in page.text and 'name="file"' in page.text
     r = client.post("/verify", files={"file": ("a.pdf", sealed(Family.RSA), "application/pdf")})
     assert r.status_code == 200 and "真实有效" in r.text and "测试专用章" in r.text
+    assert "签署者：测试专用章" in r.text and "，可信时间戳" in r.text  # who signed, when (timestamped)
+    assert re.search(r"时间：\d{4}-\d\d-\d\d \d\d:\d\d:\d\d（北京时间）", r.text)
     r = client.post("/verify", files={"file": ("x.pdf", b"garbage", "application/pdf")})
     assert r.status_code == 400 and "无法验真" in r.text
     landing = client.get(f"/v/{licence.qr_payload}")
     assert landing.status_code == 200 and "真实有效" in landing.text and licence.number in landing.text
     assert f"/v/seal/{licence.seal_id}.png" in landing.text
+    when = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d（北京时间）"
+    assert re.search(f"由「{re.escape(licence.seal_name)}」.*于 {when} 签章", landing.text), landing.text  # who, when
     img = client.get(f"/v/seal/{licence.seal_id}.png")
     assert img.status_code == 200 and img.content.startswith(b"\x89PNG")
     bad = client.get("/v/not-a-code")
