@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -619,6 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         rc: int = args.func(args, settings)
+        sys.stdout.flush()  # inside the try: a reader that left shows up here, not at exit
         return rc
     except YwtError as exc:
         print(f"ywt: {exc.title}: {exc.detail}", file=sys.stderr)
@@ -626,6 +628,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"ywt: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `ywt verify x.pdf | head`: the reader left; no traceback, 128+SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:  # a file named on the command line that cannot be read or written
+        print(f"ywt: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -236,6 +236,28 @@ class TrustList:
         return list(self._qr_pool)
 
 
+MAX_JWKS_KEYS = 20
+
+
+def _check_jwks(jwks: Any) -> None:
+    """An IdP's JWKS is trusted only if every key in it is a usable public signing key (RFC 7517):
+    a key that does not decode would otherwise sit on the trust list and be published."""
+    from identity.jose import import_jwk
+    from keys import KeyFormatError
+
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise BadTrustAnchor("a JWKS is an object with a non-empty 'keys' array")
+    if len(keys) > MAX_JWKS_KEYS:
+        raise BadTrustAnchor(f"a JWKS may hold at most {MAX_JWKS_KEYS} keys")
+    for i, jwk in enumerate(keys):
+        try:
+            import_jwk(jwk)
+        except KeyFormatError as exc:
+            kid = str(jwk.get("kid", ""))[:40] if isinstance(jwk, dict) else ""
+            raise BadTrustAnchor(f"JWKS key {i} ({kid or 'no kid'}): {exc}", key_index=i) from None
+
+
 def federation_idps(identity: Any) -> list[TrustedIdp]:
     """The national IdP identity/ federates with (``NationalIdpConfig``), as a trust-list entry."""
     federation = getattr(identity, "federation", None)
@@ -408,8 +430,8 @@ class TrustService:
         """Trust an external OpenID provider (its issuer and JWKS, or the URI to fetch it from)."""
         if not issuer.startswith(("https://", "http://")) or len(issuer) > 300:
             raise BadTrustAnchor("an IdP issuer is an http(s) URL of at most 300 characters")
-        if jwks is not None and not isinstance(jwks.get("keys"), list):
-            raise BadTrustAnchor("a JWKS is an object with a 'keys' array")
+        if jwks is not None:
+            _check_jwks(jwks)
         key = hashlib.sha256(issuer.encode()).hexdigest()
         row = session.get(TrustedIssuer, key) or TrustedIssuer(
             id=key, kind="idp", name=name[:200], source=source[:40], added_at=clock.now(), added_by=actor

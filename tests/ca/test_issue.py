@@ -248,3 +248,43 @@ def test_crl_reissued_before_it_lapses(services: Services) -> None:
     n2 = second["tbs_cert_list"]["crl_extensions"][1]["extn_value"].native
     assert n2 > n1
     assert second["tbs_cert_list"]["next_update"].native > first["tbs_cert_list"]["next_update"].native
+
+
+def test_revoke_resume_and_crl_are_journaled(services: Services) -> None:
+    """Every CA operation is in the journal: issue, key generation, hold, resume, revoke, and
+    each CRL they cause (with its number), in that order and with the acting operator."""
+    import json
+
+    with services.db.engine.connect() as c:
+        start = c.execute(sa.text("SELECT MAX(seq) FROM audit_entry")).scalar_one()
+    with services.db.session() as s:
+        cert = services.ca.issue_for_new_key(
+            s, "sm2-identity", "person", KeyAlgorithm.SM2, {"common_name": "Journaled"}, actor="op1"
+        )
+    with services.db.session() as s:
+        services.ca.revoke(s, cert.serial, "certificateHold", actor="op2")
+    with services.db.session() as s:
+        services.ca.resume(s, cert.serial, actor="op3")
+    with services.db.session() as s:
+        services.ca.revoke(s, cert.serial, "keyCompromise", actor="op4")
+    with services.db.engine.connect() as c:
+        rows = c.execute(
+            sa.text("SELECT actor, action, target, data FROM audit_entry WHERE seq > :s ORDER BY seq"), {"s": start}
+        ).all()
+    got = [(r[0], r[1]) for r in rows]
+    assert got == [
+        ("op1", "key.generate"),
+        ("op1", "ca.issue"),
+        ("op2", "ca.revoke"),
+        ("op2", "ca.crl"),
+        ("op3", "ca.resume"),
+        ("op3", "ca.crl"),
+        ("op4", "ca.revoke"),
+        ("op4", "ca.crl"),
+    ], got
+    revokes = [json.loads(r[3]) for r in rows if r[1] == "ca.revoke"]
+    assert [d["reason"] for d in revokes] == ["certificate_hold", "key_compromise"]
+    crls = [json.loads(r[3]) for r in rows if r[1] == "ca.crl"]
+    assert all(r[2] == "sm2-identity" for r in rows if r[1] == "ca.crl")
+    assert [d["revoked"] for d in crls] == [1, 0, 1]
+    assert crls[0]["number"] < crls[1]["number"] < crls[2]["number"]

@@ -11,13 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 from asn1crypto import ocsp as asn1ocsp
-from asn1crypto import tsp, x509
+from asn1crypto import pem, tsp, x509
 from cryptography import x509 as pyca_x509
 
 from api.cli import main as cli
 from api.container import Services
 from ca.tsa import TimeStampResponse
-from tests.ca.helpers import make_csr, openssl, verify_chain, write_cas
+from tests.ca.helpers import DISTID, make_csr, openssl, verify_chain, write_cas
 from tests.conftest import LiveServer
 
 FAMILIES = ["rsa", "ecdsa", "sm2"]
@@ -153,12 +153,58 @@ def test_openssl_ocsp_good_then_revoked_after_cli_revoke(
     leaf.write_text(issued.cert_pem)
     out = _ocsp(tmp_path, live_server.url, cas[f"{family}-identity"], leaf, cas[f"{family}-root"])
     assert f"{leaf}: good" in out and "OCSP Nonce" in out
+    # a delegated responder (not the CA key) marked id-pkix-ocsp-nocheck, with OCSPSigning EKU
+    assert "OCSP No Check" in out and "OCSP Signing" in out, out
+    assert "CN=YWT " in out and " OCSP Responder" in out.split("Subject: ")[1].splitlines()[0], out
     monkeypatch.setenv("YWT_HOME", str(services.settings.home))
     if services.settings.database_url:
         monkeypatch.setenv("YWT_DATABASE_URL", services.settings.database_url)
     assert cli(["pki", "revoke", issued.serial, "--reason", "keyCompromise"]) == 0
     out = _ocsp(tmp_path, live_server.url, cas[f"{family}-identity"], leaf, cas[f"{family}-root"])
     assert f"{leaf}: revoked" in out and "keyCompromise" in out
+
+
+def test_openssl_ocsp_sm2_good_then_revoked(live_server: LiveServer, tmp_path: Path) -> None:
+    """SM2: ``openssl ocsp`` builds the request and reads our answer (good, then revoked); OpenSSL
+    3.0 cannot verify an SM2-signed OCSP response itself (no distid for it), so the response
+    signature is checked with ``openssl pkeyutl -digest sm3 -pkeyopt distid`` over the DER
+    tbsResponseData, and the delegated responder certificate with ``openssl verify``."""
+    services = live_server.services
+    cas = write_cas(services, tmp_path)
+    csr = make_csr(tmp_path, "sm2", "/C=CN/CN=SM2 OCSP Subject")
+    with services.db.session() as s:
+        issued = services.ca.issue_from_csr(s, "sm2-identity", "person", csr.read_bytes(), actor="t")
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_text(issued.cert_pem)
+
+    def ask(name: str) -> str:
+        r = openssl("ocsp", "-issuer", str(cas["sm2-identity"]), "-cert", str(leaf), "-url",
+                    f"{live_server.url}/pki/ocsp", "-noverify", "-respout", f"{name}.der", cwd=tmp_path)  # fmt: skip
+        basic = asn1ocsp.OCSPResponse.load((tmp_path / f"{name}.der").read_bytes()).basic_ocsp_response
+        assert basic["signature_algorithm"]["algorithm"].dotted == "1.2.156.10197.1.501"
+        responder = basic["certs"][0]
+        (tmp_path / "responder.pem").write_bytes(pem.armor("CERTIFICATE", responder.dump()))
+        assert "OCSP Responder" in responder.subject.human_friendly
+        (tmp_path / "tbs").write_bytes(basic["tbs_response_data"].dump())
+        (tmp_path / "sig").write_bytes(basic["signature"].native)
+        openssl("x509", "-in", "responder.pem", "-pubkey", "-noout", "-out", "rpub.pem", cwd=tmp_path)
+        ok = openssl("pkeyutl", "-verify", "-pubin", "-inkey", "rpub.pem", "-rawin", "-in", "tbs",
+                     "-sigfile", "sig", "-digest", "sm3", "-pkeyopt", DISTID, cwd=tmp_path)  # fmt: skip
+        assert "Signature Verified Successfully" in ok.stdout
+        bad = bytearray((tmp_path / "tbs").read_bytes())
+        bad[-1] ^= 1
+        (tmp_path / "tbs").write_bytes(bytes(bad))
+        assert openssl("pkeyutl", "-verify", "-pubin", "-inkey", "rpub.pem", "-rawin", "-in", "tbs",
+                       "-sigfile", "sig", "-digest", "sm3", "-pkeyopt", DISTID,
+                       cwd=tmp_path, check=False).returncode != 0  # fmt: skip
+        verify_chain(tmp_path, "sm2", cas["sm2-root"], cas["sm2-identity"], tmp_path / "responder.pem")
+        return r.stdout
+
+    assert f"{leaf}: good" in ask("good")
+    with services.db.session() as s:
+        services.ca.revoke(s, issued.serial, "keyCompromise", actor="t")
+    out = ask("revoked")
+    assert f"{leaf}: revoked" in out and "keyCompromise" in out, out
 
 
 def test_ocsp_unknown_serial_get_and_malformed(live_server: LiveServer, tmp_path: Path) -> None:
@@ -240,6 +286,10 @@ def test_openssl_ts_query_and_verify(live_server: LiveServer, tmp_path: Path, di
     assert "Verification: OK" in r.stdout
     text = openssl("ts", "-reply", "-in", "r.tsr", "-text", cwd=tmp_path).stdout
     assert "Status: Granted" in text and "Accuracy: 0x01 seconds" in text
+    from ca import oids
+
+    assert f"Policy OID: {oids.TSA_POLICY}" in text, text
+    assert ("Hash Algorithm: sm3" if digest == "sm3" else "Hash Algorithm: sha256") in text, text
 
 
 def test_tsa_serials_are_monotonic_and_bad_queries_rejected(live_server: LiveServer, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import io
 import itertools
 import math
 import re
-import shutil
 import struct
 import subprocess
 import zlib
@@ -193,7 +192,6 @@ def test_pdf_is_sized_to_the_seal_and_embeds_its_font(tmp_path: Path) -> None:
     assert fonts[0].split()[-5:-2] == ["yes", "yes", "yes"]  # emb, sub, uni
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
 @pytest.mark.parametrize(
     "spec",
     [

@@ -175,7 +175,6 @@ def test_seal_is_visible_where_placed(services: Services, demo_seals: dict[str, 
     f = tmp_path / "visible.pdf"
     f.write_bytes(_sign(services, demo_seals["sm2"], make_pdf(), PadesLevel.B_T))
     img = render_page(f, tmp_path / "page")
-    img.save("/tmp/seal-rendered.png")
     inside = red_fraction(img, box, PAGE_H)
     assert inside > 0.08, inside  # ring, star and characters
     elsewhere = red_fraction(img, (50, 400, 300, 650), PAGE_H)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import time
 import zlib
 from collections.abc import Callable
@@ -126,6 +127,47 @@ def test_pdf_bad_input(
     assert action == "verify.pdf" and entry["indication"] == "REJECTED" and entry["sub_indication"] == code
 
 
+def _with_stream_bomb(base: bytes) -> bytes:
+    """``base`` plus an incremental update whose page content is a FlateDecode stream of 2 MB
+    that inflates to 2 GiB (a PDF bomb that is a well-formed PDF)."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    c = zlib.compressobj(9)
+    data = b"".join(c.compress(b"\x00" * (1 << 20)) for _ in range(2048)) + c.flush()
+    w = IncrementalPdfFileWriter(io.BytesIO(base), strict=False)
+    page = w.root["/Pages"]["/Kids"][0].get_object()
+    bomb = generic.StreamObject({generic.NameObject("/Filter"): generic.NameObject("/FlateDecode")}, encoded_data=data)
+    page["/Contents"] = w.add_object(bomb)
+    w.update_container(page)
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "sealed-then-bomb-appended"])
+def test_huge_stream_is_a_bounded_verdict_never_valid(
+    signed: bool, client: TestClient, services: Services, sealed: Callable[..., bytes]
+) -> None:
+    """A huge (inflating) stream is parseable PDF, so the answer is a report, not a 400: within
+    bounded time, never TOTAL-PASSED, nothing stored but the journal entry."""
+    pdf = _with_stream_bomb(sealed(Family.RSA) if signed else plain_pdf())
+    before, journal_before = _state(services), len(_journal(services))
+    t0 = time.monotonic()
+    r = client.post("/verify/v1/pdf", files={"file": ("bomb.pdf", pdf, "application/pdf")})
+    elapsed = time.monotonic() - t0
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["indication"] != "TOTAL-PASSED"
+    if signed:
+        assert body["indication"] == "TOTAL-FAILED" and body["sub_indication"] == "FORMAT_FAILURE", body
+    else:
+        assert body["sub_indication"] == "SIGNED_DATA_NOT_FOUND", body
+    assert elapsed < 35, f"took {elapsed:.1f} s"
+    assert _state(services) == before
+    assert len(_journal(services)) == journal_before + 1 and _journal(services)[-1][0] == "verify.pdf"
+
+
 def test_pdf_too_large_is_413(client: TestClient, services: Services) -> None:
     before = _state(services)
     big = b"%PDF-1.7\n" + b"0" * (services.settings.max_upload_bytes + 10)
@@ -217,6 +259,27 @@ def test_ses_endpoint(client: TestClient, services: Services) -> None:
     assert r.json()["indication"] == "TOTAL-FAILED" and r.json()["sub_indication"] == "HASH_FAILURE"
     r = client.post("/verify/v1/ses", files={"ses": ("s.b64", base64.b64encode(ses))})
     assert r.json()["indication"] == "INDETERMINATE"  # no document: dataHash not compared
+
+
+def test_ses_endpoint_reads_gmt0031_v1(client: TestClient, services: Services) -> None:
+    """A GM/T 0031-2014 (v1) signature from a maker outside our PKI, as ofdrw lays it out: parsed
+    and both signatures checked over the bytes as received; no chain to our trust list, so
+    INDETERMINATE (never TOTAL-PASSED); a flipped byte in the seal is a failed signature."""
+    from tests.seal.seal_testkit import DOCUMENT, make_v1_seal, make_v1_signature, new_party
+
+    maker, holder = new_party("外地制章机构"), new_party("外地印章")
+    blob = make_v1_signature(make_v1_seal(maker, holder), DOCUMENT, holder, time_info=b"250131000000Z")
+    before = _state(services)
+    body = client.post("/verify/v1/ses", files={"ses": ("v1.der", blob), "document": ("d.ofd", DOCUMENT)}).json()
+    assert body["indication"] == "INDETERMINATE", body
+    checks = {c["name"]: c for c in body["checks"]}
+    assert "GM/T 0031-2014" in checks["header"]["message"], checks["header"]
+    assert checks["signature"]["status"] == "passed" and checks["maker-signature"]["status"] == "passed", checks
+    assert checks["data-hash"]["status"] == "passed", checks
+    forged = blob.replace("示例一版印章".encode(), "示例二版印章".encode())
+    body = client.post("/verify/v1/ses", files={"ses": ("v1.der", forged), "document": ("d.ofd", DOCUMENT)}).json()
+    assert body["indication"] == "TOTAL-FAILED", body
+    assert _state(services) == before
 
 
 def test_ses_garbage(client: TestClient, services: Services) -> None:
@@ -335,11 +398,15 @@ def test_pages(client: TestClient, sealed: Callable[..., bytes], licence: Any) -
     assert page.status_code == 200 and '<label for="file">' in page.text and 'name="file"' in page.text
     r = client.post("/verify", files={"file": ("a.pdf", sealed(Family.RSA), "application/pdf")})
     assert r.status_code == 200 and "真实有效" in r.text and "测试专用章" in r.text
+    assert "签署者：测试专用章" in r.text and "，可信时间戳" in r.text  # who signed, when (timestamped)
+    assert re.search(r"时间：\d{4}-\d\d-\d\d \d\d:\d\d:\d\d（北京时间）", r.text)
     r = client.post("/verify", files={"file": ("x.pdf", b"garbage", "application/pdf")})
     assert r.status_code == 400 and "无法验真" in r.text
     landing = client.get(f"/v/{licence.qr_payload}")
     assert landing.status_code == 200 and "真实有效" in landing.text and licence.number in landing.text
     assert f"/v/seal/{licence.seal_id}.png" in landing.text
+    when = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d（北京时间）"
+    assert re.search(f"由「{re.escape(licence.seal_name)}」.*于 {when} 签章", landing.text), landing.text  # who, when
     img = client.get(f"/v/seal/{licence.seal_id}.png")
     assert img.status_code == 200 and img.content.startswith(b"\x89PNG")
     bad = client.get("/v/not-a-code")

@@ -1,5 +1,6 @@
 """``ywt verify`` offline (a real process, no server): with the installation, with only an
-exported bundle (``--trust``) in an empty home, ``--at``, ``--json``, exit codes, bad input."""
+exported bundle (``--trust``) in an empty home, ``--qr``, ``--qr-image``, ``--at``, ``--json``, exit
+codes, bad input."""
 
 from __future__ import annotations
 
@@ -113,3 +114,54 @@ def test_cli_trust_add(services: Services, tmp_path: Path) -> None:
     assert r.returncode == 1 and "not a CA certificate" in r.stderr
     bundle = _ywt(home, "pki", "trust-bundle", db=db).stdout
     assert "国家平台CA [national]" in bundle
+
+
+def test_cli_qr_image(services: Services, licence: Any, licence_pdf: bytes, tmp_path: Path) -> None:
+    """``--qr-image``: a photo of the licence (poppler at 150 dpi, as a phone would see it)
+    decoded by zbar in the CLI, with the installation and offline with only the bundle."""
+    (tmp_path / "l.pdf").write_bytes(licence_pdf)
+    subprocess.run(
+        ["pdftoppm", "-r", "150", "-png", "-f", "1", "-l", "1", str(tmp_path / "l.pdf"), str(tmp_path / "p")],
+        check=True,
+    )
+    photo = next(tmp_path.glob("p-*.png"))
+    home, db = services.settings.home, services.settings.database_url
+    r = _ywt(home, "verify", "--qr-image", str(photo), "--json", db=db)
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    assert report["indication"] == "TOTAL-PASSED" and report["details"]["licence"]["identifier"] == licence.identifier
+    bundle = tmp_path / "trust.pem"
+    assert _ywt(home, "pki", "trust-bundle", "--out", str(bundle), db=db).returncode == 0
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    r = _ywt(empty, "verify", "--qr-image", str(photo), "--trust", str(bundle))
+    assert r.returncode == 2 and "签名真实" in r.stdout, r.stdout + r.stderr  # genuine; status not checked offline
+    from PIL import Image
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (400, 300), "white").save(blank)
+    r = _ywt(home, "verify", "--qr-image", str(blank), db=db)
+    assert r.returncode == 3 and "QR" in r.stderr, r.stdout + r.stderr
+    r = _ywt(empty, "verify", "--qr-image", str(blank), "--trust", str(bundle))
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert not (empty / "ywt.db").exists()
+
+
+def test_cli_output_into_a_closed_pipe(services: Services, sealed: Callable[..., bytes], tmp_path: Path) -> None:
+    """``ywt verify x.pdf | head -1``: the reader leaves early; no traceback on stderr, exit 141."""
+    pdf = tmp_path / "sealed.pdf"
+    pdf.write_bytes(sealed(Family.RSA))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YWT_")}
+    env["YWT_HOME"] = str(services.settings.home)
+    if services.settings.database_url:
+        env["YWT_DATABASE_URL"] = services.settings.database_url
+    # the reader is gone before anything is written: every write meets EPIPE
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "verify", str(pdf)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=Path.cwd(),
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141  # as a shell reports SIGPIPE, not a verdict
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -1,6 +1,6 @@
 """Licence QR codes: a real licence issued through license/ and sealed through seal/; its QR code
 verified from text, from a photo (rendered by poppler, decoded by zbar server-side), and through
-the live status (revoked / suspended). Forged codes are verdicts, garbage is a 400."""
+the live status (revoked / suspended / superseded / expired). Forged codes are verdicts, garbage is a 400."""
 
 from __future__ import annotations
 
@@ -144,3 +144,63 @@ def test_offline_qr_without_registry_is_indeterminate(services: Services, licenc
     report = verify_qr_standalone(licence.qr_payload, from_bundle(bundle))
     assert report.indication is Indication.INDETERMINATE and report.sub_indication is Sub.TRY_LATER
     assert report.checks[0].status.value == "passed"
+
+
+def _business_data(**changes: str) -> dict[str, str]:
+    from identity.sources.demo import DEMO_COMPANY
+
+    data = {
+        "uscc": DEMO_COMPANY.uscc,
+        "name": DEMO_COMPANY.name,
+        "company_type": "有限责任公司",
+        "legal_representative": DEMO_COMPANY.legal_rep,
+        "business_scope": "技术开发、技术咨询、技术服务；软件开发",
+        "registered_capital": "500",
+        "established_on": "2016-03-18",
+        "term_until": "",
+        "address": "天津市滨海新区示例路8号",
+    }
+    data.update(changes)
+    return data
+
+
+def _caller() -> Any:
+    from identity.sources.demo import DEMO_DEPARTMENT
+    from license.service import Caller
+
+    return Caller(actor="client:demo-approval", issuer_code=DEMO_DEPARTMENT.uscc)
+
+
+def test_superseded_code_fails_and_names_the_current_version(
+    services: Services, licence: Any, verifier: VerifyService
+) -> None:
+    """A corrected licence (version +1): the old code is still genuine but no longer current."""
+    import anyio
+
+    svc = services.licenses
+    assert svc is not None
+    newer = anyio.run(lambda: svc.correct(_caller(), licence.id, _business_data(registered_capital="800")))
+    old = verifier.verify_qr(licence.qr_payload)
+    assert old.checks[0].status.value == "passed"  # the old code itself is genuine
+    assert old.indication is Indication.TOTAL_FAILED and old.sub_indication is Sub.REVOKED, old.as_dict()
+    lic = old.details["licence"]
+    assert lic["status"] == "superseded" and lic["current_identifier"] == newer.identifier
+    assert lic["status_zh"] == "已被新版本替代"
+    current = verifier.verify_qr(newer.qr_payload)
+    assert current.indication is Indication.TOTAL_PASSED and current.details["licence"]["version"] == 2
+
+
+def test_expired_code_fails(services: Services, verifier: VerifyService) -> None:
+    """A licence whose term has ended: genuine code, live status expired -> TOTAL-FAILED/EXPIRED."""
+    from datetime import date, timedelta
+
+    import anyio
+
+    svc = services.licenses
+    assert svc is not None
+    ended = (date.today() - timedelta(days=3)).isoformat()
+    lic = anyio.run(lambda: svc.issue(_caller(), "111200000000010116001", _business_data(term_until=ended)))
+    report = verifier.verify_qr(lic.qr_url)
+    assert report.checks[0].status.value == "passed"
+    assert report.indication is Indication.TOTAL_FAILED and report.sub_indication is Sub.EXPIRED, report.as_dict()
+    assert report.details["licence"]["status"] == "expired" and report.details["licence"]["valid_to"] == ended

@@ -9,6 +9,7 @@ import json
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,3 +189,47 @@ def test_national_idp_jwks_uri(client: TestClient, services: Services) -> None:
         assert body["indication"] == "TOTAL-PASSED", body
     finally:
         server.shutdown()
+
+
+def test_idp_added_with_the_cli_is_trusted_and_published(
+    client: TestClient, services: Services, tmp_path: Path
+) -> None:
+    """``ywt pki trust-add --idp ISSUER --jwks FILE``: the national IdP's tokens then verify, and
+    the signed trust list names it; a malformed JWKS is refused with nothing stored."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YWT_")}
+    env["YWT_HOME"] = str(services.settings.home)
+    if services.settings.database_url:
+        env["YWT_DATABASE_URL"] = services.settings.database_url
+
+    def ywt(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "api.cli", "pki", "trust-add", *args],
+                              capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+
+    before = client.post("/verify/v1/token", json={"token": national_token(), "audience": "ywt"}).json()
+    assert before["sub_indication"] == "NO_CERTIFICATE_CHAIN_FOUND"
+    state = _state(services)
+    private = dict(JWKS["keys"][0], d="AQAB")
+    for name, jwks in [
+        ("no-modulus", {"keys": [{"kty": "RSA", "kid": "x"}]}),
+        ("private-member", {"keys": [private]}),
+        ("symmetric", {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}),
+        ("empty", {"keys": []}),
+    ]:
+        bad = tmp_path / f"{name}.json"
+        bad.write_text(json.dumps(jwks))
+        r = ywt("--idp", NATIONAL, "--jwks", str(bad), "--name", "国家政务服务平台")
+        assert r.returncode == 1 and "JWKS" in r.stderr and "Traceback" not in r.stderr, (name, r.stdout + r.stderr)
+    assert _state(services) == state
+    good = tmp_path / "jwks.json"
+    good.write_text(json.dumps(JWKS))
+    r = ywt("--idp", NATIONAL, "--jwks", str(good), "--name", "国家政务服务平台", "--source", "national")
+    assert r.returncode == 0 and f"trusted IdP {NATIONAL}" in r.stdout, r.stdout + r.stderr
+    body = client.post("/verify/v1/token", json={"token": national_token(), "audience": "ywt"}).json()
+    assert body["indication"] == "TOTAL-PASSED" and body["details"]["issuer"] == "国家政务服务平台", body
+    signed = client.get("/pki/trust-list").text
+    payload = json.loads(base64.urlsafe_b64decode(signed.split(".")[1] + "=="))
+    assert any(i["issuer"] == NATIONAL and i["source"] == "national" for i in payload["idps"]), payload["idps"]
