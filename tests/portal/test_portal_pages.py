@@ -1,0 +1,237 @@
+"""Portal pages through the app (TestClient): wallet, shares and the third party's page, the operator
+console (role-gated), account sessions. Every POST needs the CSRF token; bad input gets a page
+with a message in Chinese and a 4xx status, never a 500.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from api.container import Services
+from api.demo import ADMIN_PASSWORD, ADMIN_USER, CITIZEN_PASSWORD, CITIZEN_USER, DEMO_LICENCE_NUMBER
+from identity.sources.demo import DEMO_CITIZEN, DEMO_DEPARTMENT
+from tests.identity.web_helpers import forms, login
+
+
+def form(page: str, action: str) -> dict[str, Any]:
+    """The POST form with this action (a page may also have a GET form with the same action)."""
+    found = [f for f in forms(page) if f["action"] == action and f["method"] == "post"]
+    assert found, f"no POST form {action!r}"
+    return found[0]
+
+
+def submit(client: TestClient, page: str, action: str, **values: str) -> Any:
+    f = form(page, action)
+    return client.post(action, data={**f["fields"], **values}, follow_redirects=False)
+
+
+def _as(client: TestClient, user: str, password: str) -> None:
+    assert login(client, user, password).status_code == 303
+
+
+def _licence_id(client: TestClient) -> str:
+    page = client.get("/license/wallet").text
+    match = re.search(r'href="/license/wallet/([0-9a-f]{32})"', page)
+    assert match, page[:3000]
+    return match.group(1)
+
+
+def test_wallet_needs_a_login(client: TestClient) -> None:
+    resp = client.get("/license/wallet", follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["location"].startswith("/login?next=/license/wallet")
+
+
+def test_wallet_shows_the_licence_its_details_and_pdf(client: TestClient) -> None:
+    _as(client, CITIZEN_USER, CITIZEN_PASSWORD)
+    page = client.get("/license/wallet")
+    assert page.status_code == 200 and "职业资格证书" in page.text and DEMO_LICENCE_NUMBER in page.text
+    assert "✔ 有效" in page.text  # status in words and a symbol, not colour alone
+    lid = _licence_id(client)
+    item = client.get(f"/license/wallet/{lid}")
+    assert item.status_code == 200 and DEMO_CITIZEN.id_number not in item.text
+    assert '<label for="recipient">' in item.text and form(item.text, f"/license/wallet/{lid}/share")["fields"]["csrf"]
+    pdf = client.get(f"/license/wallet/{lid}/pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    assert client.get("/license/wallet/" + "0" * 32).status_code == 404
+
+
+def test_share_third_party_page_and_revocation(client: TestClient, services: Services) -> None:
+    _as(client, CITIZEN_USER, CITIZEN_PASSWORD)
+    lid = _licence_id(client)
+    item = client.get(f"/license/wallet/{lid}").text
+    created = submit(client, item, f"/license/wallet/{lid}/share", recipient="中国银行天津分行", minutes="60")
+    assert created.status_code == 200 and "已创建共享" in created.text
+    link = re.search(r'id="sharelink" readonly value="([^"]+)"', created.text)
+    assert link, created.text[:3000]
+    path = "/license/shared/" + link.group(1).rsplit("/license/shared/", 1)[1]
+
+    third = TestClient(client.app)  # another browser: no cookies of the holder
+    seen = third.get(path)
+    assert seen.status_code == 200 and "✔ 真实有效" in seen.text and "中国银行天津分行" in seen.text
+    assert DEMO_LICENCE_NUMBER in seen.text and DEMO_CITIZEN.id_number not in seen.text
+    assert third.get(path + "/pdf").content.startswith(b"%PDF-")
+
+    wallet = client.get("/license/wallet").text
+    assert "中国银行天津分行" in wallet and "✔ 有效 Active" in wallet
+    action = re.search(r'action="(/license/wallet/shares/[0-9a-f]+/revoke)"', wallet)
+    assert action
+    revoked = submit(client, wallet, action.group(1))
+    assert revoked.status_code == 200 and "已撤回" in revoked.text and "✘ 已撤回 Revoked" in revoked.text
+    gone = third.get(path)
+    assert gone.status_code == 410, gone.status_code
+    assert "持证人已撤回该共享" in gone.text
+    assert third.get("/license/shared/not-a-token").status_code == 404
+
+
+def test_share_bad_input_and_missing_csrf(client: TestClient) -> None:
+    _as(client, CITIZEN_USER, CITIZEN_PASSWORD)
+    lid = _licence_id(client)
+    item = client.get(f"/license/wallet/{lid}").text
+    empty = submit(client, item, f"/license/wallet/{lid}/share", recipient="  ", minutes="60")
+    assert empty.status_code == 400 and "✘" in empty.text and "recipient" in empty.text
+    bad_minutes = submit(client, item, f"/license/wallet/{lid}/share", recipient="某银行", minutes="forever")
+    assert bad_minutes.status_code == 400 and "共享期限" in bad_minutes.text
+    too_long = submit(client, item, f"/license/wallet/{lid}/share", recipient="某银行", minutes=str(60 * 24 * 365))
+    assert too_long.status_code == 400 and "30 days" in too_long.text
+    no_csrf = client.post(f"/license/wallet/{lid}/share", data={"recipient": "x", "minutes": "60"})
+    assert no_csrf.status_code == 403 and "页面已过期或来源不正确" in no_csrf.text
+
+
+def test_console_is_role_gated(client: TestClient) -> None:
+    anon = client.get("/console/seals", follow_redirects=False)
+    assert anon.status_code == 303 and "/login?next=/console/seals" in anon.headers["location"]
+    _as(client, CITIZEN_USER, CITIZEN_PASSWORD)
+    for path in ("/console", "/console/seals", "/console/grants", "/console/clients", "/console/audit"):
+        denied = client.get(path)
+        assert denied.status_code == 403 and "您没有执行此操作的权限" in denied.text, path
+    refused = client.post("/console/seals", data={"csrf": "x", "owner_uscc": DEMO_DEPARTMENT.uscc})
+    assert refused.status_code == 403
+
+
+def test_console_seal_lifecycle_and_grant(client: TestClient, services: Services) -> None:
+    _as(client, ADMIN_USER, ADMIN_PASSWORD)
+    page = client.get("/console/seals").text
+    assert '<img src="/v/seal/' in page and 'alt="印章图像' in page
+    applied = submit(
+        client,
+        page,
+        "/console/seals",
+        owner_uscc=DEMO_DEPARTMENT.uscc,
+        owner_name=DEMO_DEPARTMENT.name,
+        seal_type="contract",
+        family="sm2",
+        shape="round",
+    )
+    assert applied.status_code == 200 and "已提交印章申请" in applied.text
+    seal_id = re.search(r"（(seal[^）]+)）", applied.text)
+    assert seal_id, applied.text[:2000]
+    sid = seal_id.group(1)
+    for op, words in (("approve", "已审批"), ("activate", "✔ 启用")):
+        done = submit(client, client.get("/console/seals").text, f"/console/seals/{sid}/{op}")
+        assert done.status_code == 200 and words in done.text, op
+    grants = client.get("/console/grants").text
+    granted = submit(client, grants, "/console/grants", seal_id=sid, client_id="demo-approval", not_after="2099-12-31")
+    assert granted.status_code == 200 and "✔ 已生效" in granted.text
+    with services.db.session() as s:
+        assert any(g.seal_id == sid and g.status.value == "active" for g in services.seal.list_grants(s))
+    suspended = submit(client, client.get("/console/seals").text, f"/console/seals/{sid}/suspend")
+    assert "! 暂停" in suspended.text
+    revoked = submit(client, client.get("/console/seals").text, f"/console/seals/{sid}/revoke")
+    assert "✘ 已撤销" in revoked.text
+    conflict = submit(
+        client,
+        client.get("/console/seals").text,
+        "/console/seals",
+        owner_uscc="x",
+        owner_name="y",
+        seal_type="contract",
+    )
+    assert conflict.status_code == 400 and "印章申请信息不正确" in conflict.text
+    again = client.post(f"/console/seals/{sid}/approve", data={"csrf": form(page, "/console/seals")["fields"]["csrf"]})
+    assert again.status_code == 409 and "当前状态下不能" in again.text
+
+
+def test_console_bad_input_never_500(client: TestClient) -> None:
+    _as(client, ADMIN_USER, ADMIN_PASSWORD)
+    page = client.get("/console/seals").text
+    bad_type = submit(client, page, "/console/seals", owner_uscc=DEMO_DEPARTMENT.uscc, owner_name="x", seal_type="nope")
+    assert bad_type.status_code == 400 and "✘" in bad_type.text
+    grants = client.get("/console/grants").text
+    bad_date = submit(client, grants, "/console/grants", client_id="demo-approval", not_after="31/12/2099")
+    assert bad_date.status_code == 400
+    unknown_client = submit(client, grants, "/console/grants", client_id="no-such-client")
+    assert unknown_client.status_code == 404
+    no_csrf = client.post("/console/grants", data={"seal_id": "x", "client_id": "demo-approval"})
+    assert no_csrf.status_code == 403
+    token = form(page, "/console/seals")["fields"]["csrf"]
+    unknown_op = client.post("/console/seals/whatever/explode", data={"csrf": token})
+    assert unknown_op.status_code == 400
+    clients = client.get("/console/clients").text
+    bad_client = submit(client, clients, "/console/clients", client_id="!", client_name="x")
+    assert bad_client.status_code == 400 and "✘" in bad_client.text
+
+
+def test_console_issues_and_revokes_a_licence(client: TestClient) -> None:
+    _as(client, ADMIN_USER, ADMIN_PASSWORD)
+    page = client.get("/console/licences?type=11120000000002022H001")
+    assert page.status_code == 200 and '<label for="f_name">' in page.text
+    missing = submit(client, page.text, "/console/licences", f_name=DEMO_CITIZEN.name)
+    assert missing.status_code == 400 and "证照数据不正确" in missing.text and "id_number" in missing.text
+    issued = submit(
+        client,
+        page.text,
+        "/console/licences",
+        f_name=DEMO_CITIZEN.name,
+        f_id_number=DEMO_CITIZEN.id_number,
+        f_occupation="焊工",
+        f_level="四级/中级工",
+        f_certificate_no="TJ2026ZY000777",
+    )
+    assert issued.status_code == 200 and "已签发" in issued.text and "TJ2026ZY000777" in issued.text
+    assert DEMO_CITIZEN.id_number not in issued.text
+    lid = re.search(r'action="/console/licences/([0-9a-f]+)/revoke"', issued.text)
+    assert lid
+    revoked = submit(client, issued.text, f"/console/licences/{lid.group(1)}/revoke", reason="测试撤销")
+    assert revoked.status_code == 200 and "revoked" in revoked.text
+    dup = submit(
+        client,
+        page.text,
+        "/console/licences",
+        f_name=DEMO_CITIZEN.name,
+        f_id_number=DEMO_CITIZEN.id_number,
+        f_occupation="焊工",
+        f_level="四级/中级工",
+        f_certificate_no="TJ2026ZY000777",
+    )
+    assert dup.status_code == 409 and "已签发过" in dup.text
+
+
+def test_console_types_clients_imports_audit(client: TestClient) -> None:
+    _as(client, ADMIN_USER, ADMIN_PASSWORD)
+    assert "职业资格证书" in client.get("/console/types").text
+    clients = client.get("/console/clients").text
+    assert "demo-approval" in clients
+    added = submit(
+        client, clients, "/console/clients", client_id="bank-tj", client_name="某银行验证系统", scope="seal:sign"
+    )
+    assert added.status_code == 200 and "仅显示一次" in added.text and "bank-tj" in added.text
+    imports = client.get("/console/imports")
+    assert imports.status_code == 200 and "尚无导入记录" in imports.text
+    audit = client.get("/console/audit")
+    assert audit.status_code == 200 and "✔ 日志链完整" in audit.text and "identity.client.create" in audit.text
+
+
+def test_account_shows_sessions_and_ends_another(client: TestClient, services: Services) -> None:
+    other = TestClient(client.app)
+    _as(other, CITIZEN_USER, CITIZEN_PASSWORD)
+    _as(client, CITIZEN_USER, CITIZEN_PASSWORD)
+    page = client.get("/account").text
+    assert "本设备 this device" in page and "L2" in page and "未关联 Not linked" in page
+    action = re.search(r'action="(/account/sessions/[0-9a-f]+/end)"', page)
+    assert action
+    ended = submit(client, page, action.group(1))
+    assert ended.status_code == 200 and "已结束该会话" in ended.text
+    assert other.get("/account", follow_redirects=False).status_code == 303
