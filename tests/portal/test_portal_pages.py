@@ -235,3 +235,48 @@ def test_account_shows_sessions_and_ends_another(client: TestClient, services: S
     ended = submit(client, page, action.group(1))
     assert ended.status_code == 200 and "已结束该会话" in ended.text
     assert other.get("/account", follow_redirects=False).status_code == 303
+
+
+def test_agent_acts_for_the_company_in_the_wallet(client: TestClient, services: Services) -> None:
+    """The company's legal representative (verified, recorded by the identity registry) switches
+    the wallet to the company and sees its business licence; an entity without an authorisation
+    is refused even with a forged cookie."""
+    import anyio
+
+    from identity.sources.demo import DEMO_COMPANY, DEMO_COMPANY_REP
+    from license.service import Caller
+    from tests.license.licence_helpers import BUSINESS, business_data
+
+    identity = services.identity
+    with services.db.session() as s:
+        account = identity.accounts.create(
+            s, "liuyang", "liuyang-pw-2026", display_name=DEMO_COMPANY_REP.name, actor="test"
+        )
+        account_id = account.id
+
+    async def setup() -> None:
+        await identity.verifier.register_person(
+            account_id, DEMO_COMPANY_REP.name, DEMO_COMPANY_REP.id_number, None, actor="test"
+        )
+        await identity.verifier.register_entity(
+            account_id, DEMO_COMPANY.uscc, DEMO_COMPANY.name, DEMO_COMPANY.legal_rep, actor="test"
+        )
+        assert services.licenses is not None
+        await services.licenses.issue(
+            Caller(actor="test", operator=True), BUSINESS, business_data(), issuer_code=DEMO_DEPARTMENT.uscc
+        )
+
+    anyio.run(setup)
+    _as(client, "liuyang", "liuyang-pw-2026")
+    own = client.get("/license/wallet").text
+    assert "我的证照" in own and "营业执照" not in own and DEMO_COMPANY.name in own  # offered in the switcher
+    switched = submit(client, own, "/license/wallet/act-as", uscc=DEMO_COMPANY.uscc)
+    assert switched.status_code == 303
+    company = client.get("/license/wallet").text
+    assert f"单位证照：{DEMO_COMPANY.name}" in company and "营业执照" in company
+    back = submit(client, company, "/license/wallet/act-as", uscc="")
+    assert back.status_code == 303 and "营业执照" not in client.get("/license/wallet").text
+    forged = submit(client, own, "/license/wallet/act-as", uscc=DEMO_DEPARTMENT.uscc)
+    assert forged.status_code == 403 and "没有代办该单位的有效授权" in forged.text
+    client.cookies.set("ywt_actas", DEMO_DEPARTMENT.uscc)
+    assert "单位证照" not in client.get("/license/wallet").text  # the cookie alone grants nothing
