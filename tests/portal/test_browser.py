@@ -144,7 +144,7 @@ def test_portal_journey_in_chromium(portal_server: tuple[str, Services]) -> None
     assert third["verdict"].startswith("✔ 真实有效") and "中国银行天津分行" in third["notice"]
 
     assert steps["verify-genuine"]["verdict"].startswith("✔ 真实有效")
-    assert steps["verify-tampered"]["verdict"].startswith("✘")
+    assert steps["verify-tampered"]["verdict"].startswith("✘ 验证失败")
 
     phone = steps["qr-landing-phone"]
     assert result["qr_url"].startswith("/v/") and phone["verdict"].startswith("✔ 真实有效")
