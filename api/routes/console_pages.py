@@ -237,6 +237,20 @@ async def seal_apply(request: Request, services: ServicesDep) -> Response:
     return await _act(request, services, "seals", action)
 
 
+@router.get("/seals/{seal_id}/image", response_model=None)
+async def seal_image(request: Request, services: ServicesDep, seal_id: str) -> Response:
+    """Preview of a seal's image for its managers, whatever its state (the public image route
+    serves the same PNG, which is printed on every document the seal signs)."""
+    user = await _gate(request, services, "seals")
+    if not isinstance(user, PortalUser):
+        return user
+    try:
+        png = await in_db(services, lambda s: services.seal.image_png(s, seal_id[:64]))
+    except YwtError as exc:
+        return error_page(request, services, exc, back="/console/seals")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
 @router.post("/seals/{seal_id}/{op}", response_model=None)
 async def seal_action(request: Request, services: ServicesDep, seal_id: str, op: str) -> Response:
     def action(form: Any, user: PortalUser) -> Handler:

@@ -114,7 +114,9 @@ def test_console_is_role_gated(client: TestClient) -> None:
 def test_console_seal_lifecycle_and_grant(client: TestClient, services: Services) -> None:
     _as(client, ADMIN_USER, ADMIN_PASSWORD)
     page = client.get("/console/seals").text
-    assert '<img src="/v/seal/' in page and 'alt="印章图像' in page
+    assert '<img src="/console/seals/' in page and 'alt="印章图像' in page
+    preview = re.search(r'<img src="(/console/seals/[^"]+/image)"', page)
+    assert preview and client.get(preview.group(1)).content.startswith(b"\x89PNG")
     applied = submit(
         client,
         page,
@@ -280,3 +282,123 @@ def test_agent_acts_for_the_company_in_the_wallet(client: TestClient, services: 
     assert forged.status_code == 403 and "没有代办该单位的有效授权" in forged.text
     client.cookies.set("ywt_actas", DEMO_DEPARTMENT.uscc)
     assert "单位证照" not in client.get("/license/wallet").text  # the cookie alone grants nothing
+
+
+def test_sensitive_seal_needs_a_second_operator(client: TestClient, services: Services) -> None:
+    """Four eyes: the operator who applied for a sensitive seal cannot approve it (403 page)."""
+    _as(client, ADMIN_USER, ADMIN_PASSWORD)
+    page = client.get("/console/seals").text
+    applied = submit(
+        client,
+        page,
+        "/console/seals",
+        owner_uscc=DEMO_DEPARTMENT.uscc,
+        owner_name=DEMO_DEPARTMENT.name,
+        seal_type="finance",
+        family="ecdsa",
+        sensitive="on",
+    )
+    assert applied.status_code == 200 and "! 敏感 Sensitive" in applied.text
+    sid = re.search(r"（(seal[^）]+)）", applied.text)
+    assert sid
+    same = submit(client, applied.text, f"/console/seals/{sid.group(1)}/approve")
+    assert same.status_code == 403 and "须由另一名管理员审批" in same.text
+    with services.db.session() as s:
+        assert services.seal.get(s, sid.group(1)).status.value == "applied"
+
+
+def test_audit_page_reports_a_broken_chain(client: TestClient, services: Services) -> None:
+    import sqlalchemy as sa
+
+    _as(client, ADMIN_USER, ADMIN_PASSWORD)
+    assert "✔ 日志链完整" in client.get("/console/audit").text
+    with services.db.session() as s:
+        s.connection().execute(sa.text("UPDATE audit_entry SET actor = 'someone-else' WHERE seq = 3"))
+    broken = client.get("/console/audit")
+    assert broken.status_code == 200 and "✘ 日志链已损坏" in broken.text and "entry 3" in broken.text
+
+
+def test_import_progress_lists_a_recorded_job(client: TestClient, services: Services, tmp_path: Any) -> None:
+    """A CSV import (two good rows, one with a wrong ID check character) shows up with its counts."""
+    import anyio
+
+    from identity.numbers import id_number_check_char
+    from license.importer import run_import
+
+    qualification = "11120000000002022H001"
+    header = "证照类型代码,证照编号,持证主体,持证主体代码,颁发日期,有效期起始日期,有效期截止日期,职业（工种）,等级"
+    lines = [header]
+    for i, body in enumerate(("12010119800101101", "12010119810202102")):
+        lines.append(
+            f"{qualification},TJ2019LS00000{i},测试{i},{body + id_number_check_char(body)},"
+            "2019-06-01,2019-06-01,,焊工,四级/中级工"
+        )
+    lines.append(f"{qualification},TJ2019LS000009,测试九,120101199001011230,2019-06-01,2019-06-01,,焊工,四级/中级工")
+    src = tmp_path / "old.csv"
+    src.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    assert services.licenses is not None
+    licenses = services.licenses
+    anyio.run(
+        lambda: run_import(licenses, src, type_code=qualification, issuer_code=DEMO_DEPARTMENT.uscc, actor="test")
+    )
+    _as(client, ADMIN_USER, ADMIN_PASSWORD)
+    page = client.get("/console/imports").text
+    assert "old.csv" in page and "2 / 1" in page and "100%" in page and "✔ 完成 completed" in page
+
+
+PAGES_PUBLIC = ("/", "/verify", "/login", "/register")
+PAGES_CITIZEN = ("/account", "/license/wallet")
+PAGES_OPERATOR = (
+    "/console",
+    *(f"/console/{s}" for s in ("seals", "grants", "clients", "types", "imports", "audit")),
+    "/console/licences?type=11120000000002022H001",
+)
+
+
+def _unlabelled(html_text: str) -> list[str]:
+    """Form controls without a label: neither ``<label for=id>`` nor an enclosing ``<label>``."""
+    from html.parser import HTMLParser
+
+    class Scan(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.labels: set[str] = set()
+            self.controls: list[tuple[str, str | None, bool]] = []
+            self.depth = 0
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            if tag == "label":
+                self.depth += 1
+                if a.get("for"):
+                    self.labels.add(str(a["for"]))
+            elif tag in ("input", "select", "textarea") and a.get("type") not in ("hidden", "submit"):
+                self.controls.append((str(a.get("name")), a.get("id"), self.depth > 0 or "aria-label" in a))
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "label":
+                self.depth -= 1
+
+    scan = Scan()
+    scan.feed(html_text)
+    return [name for name, id_, wrapped in scan.controls if not wrapped and (id_ is None or id_ not in scan.labels)]
+
+
+def test_every_form_control_has_a_label_and_every_post_form_a_csrf_token(client: TestClient) -> None:
+    def check(path: str) -> None:
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert _unlabelled(page.text) == [], path
+        for f in forms(page.text):
+            if f["method"] == "post":
+                assert f["fields"].get("csrf"), (path, f["action"])
+
+    for path in PAGES_PUBLIC:
+        check(path)
+    _as(client, CITIZEN_USER, CITIZEN_PASSWORD)
+    for path in PAGES_CITIZEN:
+        check(path)
+    check(f"/license/wallet/{_licence_id(client)}")
+    _as(client, ADMIN_USER, ADMIN_PASSWORD)
+    for path in PAGES_OPERATOR:
+        check(path)
