@@ -22,10 +22,42 @@ fs.mkdirSync(outDir, { recursive: true });
 const steps = [];
 let browser;
 
+// WCAG 2.1 contrast (SC 1.4.3) of every visible text element against its effective background:
+// 4.5:1, or 3:1 for large text (>= 24px, or >= 18.66px bold). Returns the failures.
+function contrastFailures() {
+  const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length) continue;
+    const st = getComputedStyle(el);
+    if (st.visibility === 'hidden' || st.display === 'none') continue;
+    const fg = rgb(st.color).slice(0, 3);
+    const [l1, l2] = [lum(fg), lum(background(el))].sort((a, b) => b - a);
+    const ratio = (l1 + 0.05) / (l2 + 0.05);
+    const size = parseFloat(st.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(st.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) out.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)} "${el.textContent.trim().slice(0, 30)}"`);
+  }
+  return out;
+}
+
 async function shot(page, name, facts = {}) {
   const file = path.join(outDir, `${String(steps.length + 1).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
-  steps.push({ name, screenshot: file, url: page.url().replace(base, ''), ...facts });
+  const contrast = await page.evaluate(contrastFailures);
+  steps.push({ name, screenshot: file, url: page.url().replace(base, ''), contrast, ...facts });
 }
 
 async function text(page, selector) {
@@ -52,6 +84,13 @@ async function main() {
   const citizenCtx = await browser.newContext(desktop);
   const page = await citizenCtx.newPage();
   page.setDefaultTimeout(15000);
+  // keyboard: the first Tab reaches the skip link, Enter moves the focus to the main content
+  await page.goto(`${base}/`);
+  await page.keyboard.press('Tab');
+  const skip = await page.evaluate(() => document.activeElement.textContent.trim());
+  await page.keyboard.press('Enter');
+  const afterSkip = await page.evaluate(() => location.hash);
+  steps.push({ name: 'keyboard-skip-link', screenshot: null, skip, after_skip: afterSkip, contrast: [] });
   await page.goto(`${base}/register?next=/account`);
   await page.getByLabel('用户名').fill(c.username);
   await page.getByLabel('密码', { exact: false }).first().fill(c.password);

@@ -9,7 +9,9 @@ grants it to the approval system; the person finds the licence in the wallet, do
 PDF and shares it with a named bank; the bank opens the link in another browser and reads
 "genuine"; the verify page calls the downloaded PDF genuine and a copy with one flipped byte not;
 the licence's QR landing page on a 390x844 phone screen shows the verdict first, without sideways
-scrolling. The browser reports what the pages say; this test judges it.
+scrolling. On every screenshotted page all visible text meets WCAG AA contrast (4.5:1, 3:1 when
+large), and the first Tab reaches the skip link. The browser reports what the pages say; this
+test judges it.
 """
 
 from __future__ import annotations
@@ -120,7 +122,10 @@ def test_portal_journey_in_chromium(portal_server: tuple[str, Services]) -> None
     elapsed = time.monotonic() - started
     steps = {s["name"]: s for s in result["steps"]}
     for s in result["steps"]:
-        assert Path(s["screenshot"]).stat().st_size > 5000, s["name"]
+        assert s["screenshot"] is None or Path(s["screenshot"]).stat().st_size > 5000, s["name"]
+        assert s["contrast"] == [], f"text below WCAG AA contrast on {s['name']}: {s['contrast']}"
+    assert steps["keyboard-skip-link"]["skip"].startswith("跳到正文")
+    assert steps["keyboard-skip-link"]["after_skip"] == "#main"
 
     assert steps["register-confirm"]["masked_id"] != person.id_number  # shown masked
     assert "L2" in steps["account-registered"]["level"]
