@@ -402,3 +402,54 @@ def test_every_form_control_has_a_label_and_every_post_form_a_csrf_token(client:
     _as(client, ADMIN_USER, ADMIN_PASSWORD)
     for path in PAGES_OPERATOR:
         check(path)
+
+
+def test_grant_of_a_sensitive_seal_needs_a_second_operator_and_roles_gate_sections(
+    client: TestClient, services: Services
+) -> None:
+    """A second operator holding only seal_manager approves the sensitive seal and its grant; the
+    operator who asked cannot; that second operator is refused the auditor's journal page."""
+    from identity import operators
+
+    with services.db.session() as s:
+        operators.create_operator(
+            s, services.journal, "sealer2", "sealer2-pw-2026", {operators.Role.SEAL_MANAGER}, actor="test"
+        )
+    second = TestClient(client.app)
+    _as(second, "sealer2", "sealer2-pw-2026")
+    assert second.get("/console/seals").status_code == 200
+    for path in ("/console/audit", "/console/clients", "/console/licences"):
+        assert second.get(path).status_code == 403, path
+    home = second.get("/console").text
+    assert 'href="/console/seals"' in home and 'href="/console/audit"' not in home
+
+    _as(client, ADMIN_USER, ADMIN_PASSWORD)
+    applied = submit(
+        client,
+        client.get("/console/seals").text,
+        "/console/seals",
+        owner_uscc=DEMO_DEPARTMENT.uscc,
+        owner_name=DEMO_DEPARTMENT.name,
+        seal_type="finance",
+        family="sm2",
+        sensitive="on",
+    )
+    match = re.search(r"（(seal[^）]+)）", applied.text)
+    assert match
+    sid = match.group(1)
+    assert "已审批" in submit(second, second.get("/console/seals").text, f"/console/seals/{sid}/approve").text
+    assert "✔ 启用" in submit(second, second.get("/console/seals").text, f"/console/seals/{sid}/activate").text
+    granted = submit(
+        client, client.get("/console/grants").text, "/console/grants", seal_id=sid, client_id="demo-approval"
+    )
+    assert granted.status_code == 200 and "○ 待第二名管理员审批" in granted.text
+    gid = re.search(r"（(grant[^）]+)）", granted.text)
+    assert gid
+    own = submit(client, granted.text, f"/console/grants/{gid.group(1)}/approve")
+    assert own.status_code == 403 and "须由另一名管理员审批" in own.text
+    ok = submit(second, second.get("/console/grants").text, f"/console/grants/{gid.group(1)}/approve")
+    assert ok.status_code == 200 and "现为：active" in ok.text
+    gone = submit(second, ok.text, f"/console/grants/{gid.group(1)}/revoke")
+    assert gone.status_code == 200 and "现为：revoked" in gone.text
+    with services.db.session() as s:
+        assert [g.status.value for g in services.seal.list_grants(s, seal_id=sid)] == ["revoked"]
