@@ -453,3 +453,73 @@ def test_grant_of_a_sensitive_seal_needs_a_second_operator_and_roles_gate_sectio
     assert gone.status_code == 200 and "现为：revoked" in gone.text
     with services.db.session() as s:
         assert [g.status.value for g in services.seal.list_grants(s, seal_id=sid)] == ["revoked"]
+
+
+HOSTILE = ("", "\x00\x01", "x" * 5000, "../../etc/passwd", "<script>alert(1)</script>", "１２３", "\ud7ff" * 50)
+FIELDS = (
+    "owner_uscc",
+    "owner_name",
+    "seal_type",
+    "family",
+    "shape",
+    "department",
+    "name",
+    "sensitive",
+    "reason",
+    "seal_id",
+    "client_id",
+    "document_types",
+    "not_after",
+    "client_name",
+    "scope",
+    "acts_for",
+    "type_code",
+    "issuer_code",
+    "f_name",
+    "f_id_number",
+    "f_certificate_no",
+    "uscc",
+    "recipient",
+    "purpose",
+    "minutes",
+    "qr_text",
+    "at",
+)
+
+
+def test_hostile_form_input_never_gives_a_500(client: TestClient) -> None:
+    """Every portal POST, with every field empty, binary, huge, a path, markup or odd Unicode:
+    a page with a 2xx/3xx/4xx status, never a server error, and the markup never comes back raw."""
+    _as(client, ADMIN_USER, ADMIN_PASSWORD)
+    token = form(client.get("/console/seals").text, "/console/seals")["fields"]["csrf"]
+    lid = "0" * 32
+    posts = (
+        "/console/seals",
+        "/console/seals/seal-x/approve",
+        "/console/seals/seal-x/revoke",
+        "/console/grants",
+        "/console/grants/grant-x/approve",
+        "/console/clients",
+        "/console/licences",
+        f"/console/licences/{lid}/revoke",
+        "/license/wallet/act-as",
+        f"/license/wallet/{lid}/share",
+        "/license/wallet/shares/x/revoke",
+        "/account/sessions/x/end",
+        "/verify",
+    )
+    for value in HOSTILE:
+        for path in posts:
+            resp = client.post(path, data={"csrf": token, **dict.fromkeys(FIELDS, value)}, follow_redirects=False)
+            assert resp.status_code < 500, (path, value[:20], resp.status_code)
+            assert "<script>alert(1)</script>" not in resp.text, path
+    _as(client, CITIZEN_USER, CITIZEN_PASSWORD)
+    real = _licence_id(client)
+    token = form(client.get(f"/license/wallet/{real}").text, f"/license/wallet/{real}/share")["fields"]["csrf"]
+    for value in HOSTILE:
+        for path in (f"/license/wallet/{real}/share", "/license/wallet/act-as", "/account/verify"):
+            resp = client.post(
+                path, data={"csrf": token, "method": value, **dict.fromkeys(FIELDS, value)}, follow_redirects=False
+            )
+            assert resp.status_code < 500, (path, value[:20], resp.status_code)
+            assert "<script>alert(1)</script>" not in resp.text, path
