@@ -220,6 +220,24 @@ async function main() {
   const scrollWidth = await phone.evaluate(() => document.documentElement.scrollWidth);
   await shot(phone, 'qr-landing-phone', { verdict: await text(phone, '.verdict .big'), verdict_top: box ? box.y : null, verdict_width: box ? box.width : null, scroll_width: scrollWidth });
 
+  // 9. the holder withdraws the share: the third party's link stops working at once
+  await page.goto(`${base}/license/wallet`);
+  await page.getByRole('button', { name: new RegExp(`撤回 Revoke：${opts.recipient}`) }).click();
+  await page.waitForLoadState();
+  const withdrawn = await text(page, '.notice[role=status]');
+  await third.goto(link);
+  await shot(third, 'share-withdrawn', { withdrawn, verdict: await text(third, '.verdict .big'), detail: await text(third, '.verdict p') });
+
+  // 10. the operator revokes the licence: the phone's QR page says so on reload
+  await op.goto(`${base}/console/licences`);
+  const licRow = op.locator('tr', { hasText: opts.licence.fields.certificate_no });
+  await licRow.getByLabel('理由 Reason').fill('测试撤销 revoked in the browser test');
+  await licRow.getByRole('button', { name: /撤销 Revoke/ }).click();
+  await op.waitForLoadState();
+  const revokedMsg = await text(op, '.notice[role=status]');
+  await phone.reload();
+  await shot(phone, 'qr-landing-revoked', { revoked_message: revokedMsg, verdict: await text(phone, '.verdict .big'), summary: await text(phone, '.verdict p') });
+
   return { ok: true, qr_url: qrUrl.replace(base, ''), share_link: link.replace(base, '') };
 }
 

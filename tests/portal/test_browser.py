@@ -9,9 +9,10 @@ grants it to the approval system; the person finds the licence in the wallet, do
 PDF and shares it with a named bank; the bank opens the link in another browser and reads
 "genuine"; the verify page calls the downloaded PDF genuine and a copy with one flipped byte not;
 the licence's QR landing page on a 390x844 phone screen shows the verdict first, without sideways
-scrolling. On every screenshotted page all visible text meets WCAG AA contrast (4.5:1, 3:1 when
-large), and the first Tab reaches the skip link. The browser reports what the pages say; this
-test judges it.
+scrolling; the holder withdraws the share and the bank's link stops working; the operator revokes
+the licence and the phone's QR page says so on reload. On every screenshotted page all visible
+text meets WCAG AA contrast (4.5:1, 3:1 when large), and the first Tab reaches the skip link. The
+browser reports what the pages say; this test judges it.
 """
 
 from __future__ import annotations
@@ -155,4 +156,11 @@ def test_portal_journey_in_chromium(portal_server: tuple[str, Services]) -> None
     assert result["qr_url"].startswith("/v/") and phone["verdict"].startswith("✔ 真实有效")
     assert phone["scroll_width"] <= 390, "the landing page scrolls sideways on a phone"
     assert phone["verdict_top"] is not None and phone["verdict_top"] < 300  # verdict first, above the fold
+
+    withdrawn = steps["share-withdrawn"]
+    assert "已撤回" in withdrawn["withdrawn"] and withdrawn["verdict"].startswith("✘ 无法查看")
+    assert "持证人已撤回该共享" in withdrawn["detail"]
+    revoked = steps["qr-landing-revoked"]
+    assert "revoked" in revoked["revoked_message"] and revoked["verdict"].startswith("✘")
+    assert "吊销" in revoked["summary"], revoked["summary"]
     assert elapsed < BUDGET_SECONDS
