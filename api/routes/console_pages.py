@@ -121,7 +121,12 @@ def _load(services: ServicesDep, section: str, s: Session, query: dict[str, str]
     if section == "imports":
         return {"jobs": list_jobs(s)}
     if section == "audit":
-        return {"entries": recent_entries(s, 50), "chain": verify_journal(s, checkpoint_verifier)}
+        prefix = query.get("action", "").strip()[:60]
+        return {
+            "entries": recent_entries(s, 100, prefix or None),
+            "action": prefix,
+            "chain": verify_journal(s, checkpoint_verifier),
+        }
     raise AssertionError(section)
 
 

@@ -224,6 +224,9 @@ def test_console_types_clients_imports_audit(client: TestClient) -> None:
     assert imports.status_code == 200 and "尚无导入记录" in imports.text
     audit = client.get("/console/audit")
     assert audit.status_code == 200 and "✔ 日志链完整" in audit.text and "identity.client.create" in audit.text
+    only = client.get("/console/audit?action=seal.").text
+    actions = re.findall(r'<td class="mono">([a-z_.]+)</td>\s*<td class="mono">', only)
+    assert actions and all(a.startswith("seal.") for a in actions), actions
 
 
 def test_account_shows_sessions_and_ends_another(client: TestClient, services: Services) -> None:
