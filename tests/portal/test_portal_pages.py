@@ -196,6 +196,15 @@ def test_console_issues_and_revokes_a_licence(client: TestClient) -> None:
     assert DEMO_CITIZEN.id_number not in issued.text
     lid = re.search(r'action="/console/licences/([0-9a-f]+)/revoke"', issued.text)
     assert lid
+    token = form(issued.text, f"/console/licences/{lid.group(1)}/revoke")["fields"]["csrf"]
+    assert f'formaction="/console/licences/{lid.group(1)}/suspend"' in issued.text
+    no_reason = client.post(f"/console/licences/{lid.group(1)}/suspend", data={"csrf": token})
+    assert no_reason.status_code == 400 and "reason" in no_reason.text
+    suspended = client.post(f"/console/licences/{lid.group(1)}/suspend", data={"csrf": token, "reason": "核查中"})
+    assert suspended.status_code == 200 and "现为：suspended" in suspended.text
+    assert f'formaction="/console/licences/{lid.group(1)}/resume"' in suspended.text
+    resumed = client.post(f"/console/licences/{lid.group(1)}/resume", data={"csrf": token})
+    assert resumed.status_code == 200 and "现为：valid" in resumed.text
     revoked = submit(client, issued.text, f"/console/licences/{lid.group(1)}/revoke", reason="测试撤销")
     assert revoked.status_code == 200 and "revoked" in revoked.text
     dup = submit(
