@@ -156,8 +156,11 @@ class SecurityHeadersMiddleware:
         self.base: list[tuple[bytes, bytes]] = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
-            # licence QR URLs (/v/<payload>) must not leak to other sites through Referer
-            (b"referrer-policy", b"no-referrer"),
+            # licence QR URLs (/v/<payload>) and share links must not leak to other sites through
+            # Referer. "same-origin", not "no-referrer": under no-referrer browsers send
+            # ``Origin: null`` on our own form POSTs, which the CSRF origin check must refuse
+            # (found by the Chromium test, tests/portal/test_browser.py).
+            (b"referrer-policy", b"same-origin"),
             (b"cross-origin-opener-policy", b"same-origin"),
             (b"permissions-policy", b"geolocation=(), microphone=(), payment=(), usb=()"),
         ]

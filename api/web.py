@@ -160,6 +160,26 @@ _ZH: Final = {
     "csrf": "页面已过期或来源不正确，请刷新页面后重试。",
     "level-too-low": "账户认证等级不足，请先完成实名核验。",
     "unknown-client": "未知的应用。",
+    "forbidden": "您没有执行此操作的权限。",
+    "license-invalid-data": "证照数据不正确，请按提示修改。",
+    "license-unknown-type": "未知的证照类型。",
+    "license-duplicate-number": "该证照编号已签发过。",
+    "license-holder-not-eligible": "持证人未在统一身份认证平台实名登记，或姓名与号码不一致。",
+    "license-issuer-not-allowed": "无权以该发证机关名义签发。",
+    "license-no-issuing-seal": "发证机关没有可用的证照专用章。",
+    "license-not-found": "没有找到该证照。",
+    "license-invalid-status-change": "当前状态下不能执行此操作。",
+    "license-share-not-found": "共享链接无效或不存在。",
+    "license-share-expired": "共享链接已过期。",
+    "license-share-revoked": "持证人已撤回该共享。",
+    "invalid-seal-request": "印章申请信息不正确。",
+    "seal-not-found": "没有找到该印章。",
+    "seal-grant-not-found": "没有找到该授权。",
+    "seal-state-conflict": "印章当前状态下不能执行此操作。",
+    "seal-second-approval-required": "该印章为敏感印章，须由另一名管理员审批。",
+    "invalid-client-metadata": "应用注册信息不正确。",
+    "client-exists": "该应用标识已存在。",
+    "invalid-input": "输入不正确。",
 }
 
 
@@ -180,3 +200,54 @@ def _install_filters() -> None:
 
 
 _install_filters()
+
+
+# -- who is at the browser (portal pages) ----------------------------------------------------------
+
+OPERATOR_ROLES: Final = ("seal_manager", "license_issuer", "client_manager", "auditor", "administrator")
+
+
+class PortalUser:
+    """The logged-in person behind the session cookie, with their operator roles (if any)."""
+
+    def __init__(
+        self, session: ProviderSession, username: str, display_name: str, person_id: str | None, roles: frozenset[str]
+    ) -> None:
+        self.session = session
+        self.account_id = session.account_id
+        self.username = username
+        self.display_name = display_name
+        self.person_id = person_id
+        self.roles = roles
+
+    @property
+    def actor(self) -> str:
+        """As the bearer-token routes name the same person in the journal (``api.auth.Principal``)."""
+        return f"{'operator' if self.roles else 'user'}:{self.account_id}"
+
+    def has_role(self, role: str) -> bool:
+        return "administrator" in self.roles or role in self.roles
+
+    @property
+    def is_operator(self) -> bool:
+        return bool(self.roles & set(OPERATOR_ROLES))
+
+
+async def portal_user(request: Request, services: Services) -> PortalUser | None:
+    ps = await current_session(request, services)
+    if ps is None:
+        return None
+
+    def load(s: Any) -> PortalUser:
+        account = services.identity.accounts.get(s, ps.account_id)
+        roles = services.identity.accounts.roles(account)
+        return PortalUser(ps, account.username, account.display_name or account.username, account.person_id, roles)
+
+    user: PortalUser = await in_db(services, load)
+    request.state.portal_user = user
+    return user
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return redirect("/login?next=" + urllib.parse.quote(safe_next(target, "/account"), safe="/"))

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from core import clock
 from core.db import UTCDateTime
@@ -226,6 +226,14 @@ def verify_journal(session: Session, verify_signature: CheckpointVerifier | None
     if verify_signature is None and checkpoints:
         notes = ("checkpoint signatures not checked (no verifier)",)
     return AuditReport(True, count, verified, notes=notes)
+
+
+def recent_entries(session: Session, limit: int = 50, action_prefix: str | None = None) -> list[AuditEntry]:
+    """The newest entries first (for the operators' journal viewer)."""
+    q = select(AuditEntry)
+    if action_prefix:
+        q = q.where(col(AuditEntry.action).startswith(action_prefix))
+    return list(session.exec(q.order_by(col(AuditEntry.seq).desc()).limit(max(1, min(limit, 500)))).all())
 
 
 def ensure_head(session: Session) -> None:

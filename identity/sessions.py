@@ -22,7 +22,7 @@ from identity.hashing import token_hash
 from identity.levels import Level
 from identity.models import SessionRecord
 
-__all__ = ["ABSOLUTE", "IDLE", "ProviderSession", "Sessions", "session_acr"]
+__all__ = ["ABSOLUTE", "IDLE", "ProviderSession", "SessionInfo", "Sessions", "session_acr"]
 
 IDLE: Final = timedelta(minutes=30)
 ABSOLUTE: Final = timedelta(hours=12)
@@ -45,6 +45,17 @@ class ProviderSession:
     auth_time: datetime
     amr: frozenset[str]
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A live session as its owner sees it on the account page (never the cookie or its hash)."""
+
+    sid: str
+    auth_time: datetime
+    last_seen: datetime
+    expires_at: datetime
+    amr: tuple[str, ...]
 
 
 def _view(r: SessionRecord) -> ProviderSession:
@@ -105,6 +116,30 @@ class Sessions:
         rec.ended_at = clock.now()
         session.add(rec)
         return _view(rec)
+
+    def for_account(self, session: Session, account_id: str) -> list[SessionInfo]:
+        """The account's live sessions, most recently used first."""
+        now = clock.now()
+        rows = session.exec(
+            select(SessionRecord).where(
+                SessionRecord.account_id == account_id,
+                SessionRecord.ended_at == None,  # noqa: E711 - SQL IS NULL
+                SessionRecord.expires_at > now,
+            )
+        ).all()
+        live = [r for r in rows if now - r.last_seen <= IDLE]
+        live.sort(key=lambda r: r.last_seen, reverse=True)
+        return [SessionInfo(r.sid, r.auth_time, r.last_seen, r.expires_at, tuple(sorted(r.amr.split()))) for r in live]
+
+    def end_own(self, session: Session, account_id: str, sid: str) -> bool:
+        """End one of the account's sessions (log out another device); False if it is not theirs."""
+        rec = session.exec(select(SessionRecord).where(SessionRecord.sid == sid)).first()
+        if rec is None or rec.account_id != account_id:
+            return False
+        if rec.ended_at is None:
+            rec.ended_at = clock.now()
+            session.add(rec)
+        return True
 
     def end_sid(self, session: Session, sid: str) -> None:
         rec = session.exec(select(SessionRecord).where(SessionRecord.sid == sid)).first()

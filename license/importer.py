@@ -52,7 +52,16 @@ from license.models import ImportJobRow, LineageRow
 from license.service import LicenseService, new_id
 from license.values import uscc_problem
 
-__all__ = ["MAX_IMPORT_WORKERS", "REPORT_HEADER", "ImportOutcome", "ImportProgress", "ServiceFactory", "run_import"]
+__all__ = [
+    "MAX_IMPORT_WORKERS",
+    "REPORT_HEADER",
+    "ImportJob",
+    "ImportOutcome",
+    "ImportProgress",
+    "ServiceFactory",
+    "list_jobs",
+    "run_import",
+]
 
 REPORT_HEADER: Final = ("行号 row", "文件行 line", "证照键 key", "列 column", "错误代码 code", "说明 message")
 MAX_IMPORT_BYTES: Final = 200 * 1024 * 1024
@@ -400,3 +409,52 @@ def _count_imported(session: object, job_id: str) -> int:
 def render_report_text(report_path: Path) -> str:
     """The report as text (for tests and the CLI's ``--show-errors``)."""
     return io.StringIO(report_path.read_text(encoding="utf-8-sig")).getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportJob:
+    """A recorded bulk import (one CSV file for one type and issuer), for the operators' console."""
+
+    id: str
+    file_name: str
+    type_code: str
+    issuer_code: str
+    total_rows: int
+    imported: int
+    failed: int
+    runs: int
+    status: str
+    created_at: object
+    updated_at: object
+    finished_at: object
+
+    @property
+    def percent(self) -> int:
+        if self.total_rows <= 0:
+            return 100 if self.status == "completed" else 0
+        return min(100, (self.imported + self.failed) * 100 // self.total_rows)
+
+
+def list_jobs(session: object, limit: int = 50) -> list[ImportJob]:
+    """Recorded import jobs, newest first."""
+    from sqlmodel import Session, col
+
+    assert isinstance(session, Session)
+    rows = session.exec(select(ImportJobRow).order_by(col(ImportJobRow.updated_at).desc()).limit(limit)).all()
+    return [
+        ImportJob(
+            r.id,
+            r.file_name,
+            r.type_code,
+            r.issuer_code,
+            r.total_rows,
+            r.imported,
+            r.failed,
+            r.runs,
+            r.status,
+            r.created_at,
+            r.updated_at,
+            r.finished_at,
+        )
+        for r in rows
+    ]

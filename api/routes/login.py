@@ -244,10 +244,18 @@ async def _account_page(request: Request, services: ServicesDep, status: int = 2
     def load(s: Any) -> dict[str, Any]:
         me = services.identity.me(s, ps.account_id)
         me["session_acr"] = services.identity.login.acr(s, ps)
+        me["sessions"] = services.identity.sessions.for_account(s, ps.account_id)
         return me
 
     me = await in_db(services, load)
-    ctx: dict[str, Any] = {"me": me, "amr": sorted(ps.amr), "message": None, "error": None, "totp_setup": None}
+    ctx: dict[str, Any] = {
+        "me": me,
+        "amr": sorted(ps.amr),
+        "current_sid": ps.sid,
+        "message": None,
+        "error": None,
+        "totp_setup": None,
+    }
     ctx.update(extra)
     return page(request, services, "account.html", status, **ctx)
 
@@ -346,6 +354,23 @@ async def totp_disable(request: Request, services: ServicesDep) -> Response:
     if not ok:
         return await _account_page(request, services, 400, error=BAD_CODE)
     return await _account_page(request, services, message="已停用动态口令。")
+
+
+@router.post("/account/sessions/{sid}/end", response_model=None)
+async def end_session(request: Request, services: ServicesDep, sid: str) -> Response:
+    """Log out another device (one of the account's own sessions)."""
+    form = await request.form()
+    ps = await current_session(request, services)
+    if ps is None:
+        return redirect("/login?next=/account")
+    try:
+        check_csrf(request, services, form)
+    except YwtError as exc:
+        return error_page(request, services, exc, back="/account")
+    ended = await in_db(services, lambda s: services.identity.sessions.end_own(s, ps.account_id, sid[:64]))
+    if not ended:
+        return await _account_page(request, services, 404, error="没有找到该会话。No such session.")
+    return await _account_page(request, services, message="已结束该会话。Session ended.")
 
 
 # -- log out -------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from api.deps import ServicesDep, SessionDep
 from api.pages import render, templates
 from api.problems import status_for
 from api.routes.verify import parse_at, verifier
+from api.web import CsrfFailed, check_csrf, page, zh_error
 from core.errors import YwtError
 from verify.report import DocumentReport, Indication
 
@@ -85,8 +86,8 @@ def _view(report: DocumentReport) -> dict[str, Any]:
 
 
 @router.get("/verify", response_class=HTMLResponse)
-def verify_page(request: Request) -> HTMLResponse:
-    return render(request, "verify.html")
+def verify_page(request: Request, services: ServicesDep) -> HTMLResponse:
+    return page(request, services, "verify.html")
 
 
 @router.post("/verify", response_class=HTMLResponse)
@@ -96,9 +97,11 @@ async def verify_upload(
     file: Annotated[UploadFile | None, File()] = None,
     qr_text: Annotated[str | None, Form()] = None,
     at: Annotated[str | None, Form()] = None,
+    csrf: Annotated[str | None, Form()] = None,
 ) -> HTMLResponse:
     svc = verifier(services)
     try:
+        check_csrf(request, services, {"csrf": csrf})
         when = parse_at(at)
         data = await file.read() if file is not None else b""
         if data:
@@ -110,10 +113,12 @@ async def verify_upload(
             text = qr_text
             report = await anyio.to_thread.run_sync(lambda: svc.verify_qr(text, at=when))
         else:
-            return render(request, "verify.html", status_code=400, error="请选择要验真的文件，或粘贴二维码内容。")
+            return page(request, services, "verify.html", 400, error="请选择要验真的文件，或粘贴二维码内容。")
+    except CsrfFailed as exc:
+        return page(request, services, "verify.html", 403, error=zh_error(exc), error_code=exc.code)
     except YwtError as exc:
-        return render(request, "verify.html", status_code=status_for(exc), error=exc.detail, error_code=exc.code)
-    return render(request, "verify.html", **_view(report))
+        return page(request, services, "verify.html", status_for(exc), error=exc.detail, error_code=exc.code)
+    return page(request, services, "verify.html", **_view(report))
 
 
 @router.get("/v/seal/{seal_id}.png", response_class=Response)

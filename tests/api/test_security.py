@@ -131,7 +131,7 @@ def test_security_headers_on_pages_api_and_errors(client: TestClient) -> None:
         assert csp == CSP
         assert "frame-ancestors 'none'" in csp and "'unsafe-inline'" not in csp and "script-src 'self'" in csp
         assert r.headers["x-content-type-options"] == "nosniff"
-        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["referrer-policy"] == "same-origin"
         assert r.headers["x-frame-options"] == "DENY"
         assert "strict-transport-security" not in r.headers  # http base URL: no HSTS
     # our pages really have no inline script or style attribute that the CSP would block

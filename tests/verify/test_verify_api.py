@@ -393,14 +393,26 @@ def test_external_ca_in_trust_list(client: TestClient, services: Services) -> No
 # --- pages --------------------------------------------------------------------------------------
 
 
+def _csrf(client: TestClient) -> dict[str, str]:
+    """The verify form's CSRF token (the GET sets the cookie the token is bound to)."""
+    import re
+
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/verify").text)
+    assert match
+    return {"csrf": match.group(1)}
+
+
 def test_pages(client: TestClient, sealed: Callable[..., bytes], licence: Any) -> None:
     page = client.get("/verify")
     assert page.status_code == 200 and '<label for="file">' in page.text and 'name="file"' in page.text
-    r = client.post("/verify", files={"file": ("a.pdf", sealed(Family.RSA), "application/pdf")})
+    token = _csrf(client)
+    r = client.post("/verify", files={"file": ("a.pdf", sealed(Family.RSA), "application/pdf")}, data=token)
     assert r.status_code == 200 and "真实有效" in r.text and "测试专用章" in r.text
     assert "签署者：测试专用章" in r.text and "，可信时间戳" in r.text  # who signed, when (timestamped)
     assert re.search(r"时间：\d{4}-\d\d-\d\d \d\d:\d\d:\d\d（北京时间）", r.text)
-    r = client.post("/verify", files={"file": ("x.pdf", b"garbage", "application/pdf")})
+    r = client.post("/verify", files={"file": ("a.pdf", sealed(Family.RSA), "application/pdf")})
+    assert r.status_code == 403 and "页面已过期或来源不正确" in r.text  # no CSRF token
+    r = client.post("/verify", files={"file": ("x.pdf", b"garbage", "application/pdf")}, data=token)
     assert r.status_code == 400 and "无法验真" in r.text
     landing = client.get(f"/v/{licence.qr_payload}")
     assert landing.status_code == 200 and "真实有效" in landing.text and licence.number in landing.text
@@ -422,9 +434,10 @@ def test_page_qr_photo_and_text(client: TestClient, licence: Any, licence_pdf: b
         check=True,
     )
     jpg = next(tmp_path.glob("p-*.jpg")).read_bytes()
-    r = client.post("/verify", files={"file": ("photo.jpg", jpg, "image/jpeg")})
+    token = _csrf(client)
+    r = client.post("/verify", files={"file": ("photo.jpg", jpg, "image/jpeg")}, data=token)
     assert r.status_code == 200 and "证照真实、当前有效" in r.text and licence.number in r.text
-    r = client.post("/verify", data={"qr_text": licence.qr_url})
+    r = client.post("/verify", data={"qr_text": licence.qr_url, **token})
     assert r.status_code == 200 and "真实有效" in r.text
-    r = client.post("/verify", data={"qr_text": "not a code"})
+    r = client.post("/verify", data={"qr_text": "not a code", **token})
     assert r.status_code == 400 and "无法验真" in r.text
