@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from api import pages, problems, security
 from api.container import Services, build_services, initialise
 from api.limits import BodyLimitMiddleware
-from api.routes import clients, identity, login, oidc, ops, pki, verify_pages
+from api.routes import audit, clients, identity, login, oidc, ops, pki, verify_pages
 from api.routes import license as license_routes
 from api.routes import seal as seal_routes
 from api.routes import verify as verify_routes
@@ -83,4 +83,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(clients.router)
     app.include_router(identity.router)
     app.include_router(login.router)
+    app.include_router(audit.router)
     return app

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.auth import CurrentPrincipal, Principal
+from api.auth import CurrentPrincipal, Principal, requires
 from api.deps import ServicesDep, SessionDep
 from core.errors import ConfigurationError, Forbidden
 from license import registry
@@ -64,6 +64,7 @@ def _managing_caller(principal: Principal) -> Caller:
     )
 
 
+@requires("license_issuer", scopes=(ISSUE_SCOPE,))
 def managing_caller(principal: CurrentPrincipal) -> Caller:
     return _managing_caller(principal)
 
@@ -80,6 +81,7 @@ def _holder(principal: Principal, licenses: LicenseService, session: Any) -> Hol
     return holder
 
 
+@requires("license_issuer", scopes=(ISSUE_SCOPE,), holder=True)
 def any_caller(principal: CurrentPrincipal, licenses: LicensesDep, session: SessionDep) -> Caller:
     """Issuer client / operator, or a holder reading their own licence."""
     if principal.kind == "user":
@@ -135,6 +137,7 @@ def get_type(session: SessionDep, type_code: str, version: int | None = None) ->
     return {"version": info.version, "active": info.active, "builtin": info.builtin, **info.license_type.to_dict()}
 
 
+@requires("license_issuer")
 def _type_operator(principal: CurrentPrincipal) -> Principal:
     if principal.kind == "operator" and OPERATOR_ROLES & principal.roles:
         return principal
