@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ca.service import CaService, next_counter
-from core import clock
+from core import clock, metrics
 from core.audit import Journal
 from core.blobs import BlobStore
 from core.db import Database
@@ -792,7 +792,9 @@ class LicenseService:
                     "previous": row.previous_id,
                 },
             )
-            return self._view(session, row)
+            view = self._view(session, row)
+        metrics.LICENCES_ISSUED.labels(t.type_code).inc()  # counted once committed
+        return view
 
     # -------------------------------------------------------------------------- reading
     def _row(self, session: Session, licence_id: str) -> LicenceRow:

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from api.deps import ServicesDep, SessionDep
 from api.problems import TYPE_PREFIX
+from api.ratelimit import LOGIN_LIMIT, TOKEN_LIMIT
 from api.web import SESSION_COOKIE, check_csrf, clear_session, current_session, error_page, in_db, page, redirect
 from core.errors import Unauthenticated, YwtError
 from identity.clients import AuthMethod, ClientAuth
@@ -93,7 +94,7 @@ def jwks(services: ServicesDep, session: SessionDep) -> JSONResponse:
     )
 
 
-@router.post("/oauth2/token", response_model=None)
+@router.post("/oauth2/token", dependencies=[Depends(TOKEN_LIMIT)], response_model=None)
 async def token(request: Request, services: ServicesDep) -> JSONResponse:
     """Token endpoint (RFC 6749 §3.2): client_credentials, authorization_code, refresh_token."""
     try:
@@ -220,7 +221,7 @@ async def stepup(request: Request, services: ServicesDep, req: str = "") -> Resp
     return await _stepup_page(request, services, req)
 
 
-@router.post("/login/stepup/send", response_model=None)
+@router.post("/login/stepup/send", dependencies=[Depends(LOGIN_LIMIT)], response_model=None)
 async def stepup_send(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     ticket = str(form.get("req") or "")
@@ -235,7 +236,7 @@ async def stepup_send(request: Request, services: ServicesDep) -> Response:
     return await _stepup_page(request, services, ticket, sent=True)
 
 
-@router.post("/login/stepup", response_model=None)
+@router.post("/login/stepup", dependencies=[Depends(LOGIN_LIMIT)], response_model=None)
 async def stepup_submit(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     ticket = str(form.get("req") or "")
@@ -257,7 +258,7 @@ async def stepup_submit(request: Request, services: ServicesDep) -> Response:
     return redirect("/oauth2/authorize/resume?" + urllib.parse.urlencode({"req": ticket}))
 
 
-@router.post("/login/stepup/verify", response_model=None)
+@router.post("/login/stepup/verify", dependencies=[Depends(LOGIN_LIMIT)], response_model=None)
 async def stepup_verify(request: Request, services: ServicesDep) -> Response:
     """Raise the account's level during sign-in (telecom-3, bank-card-4, face match)."""
     form = await request.form()

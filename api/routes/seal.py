@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import CurrentPrincipal, Principal, RequireRoles, RequireScopes, requires
 from api.deps import ServicesDep, SessionDep
+from api.ratelimit import SEAL_LIMIT
 from core.errors import Forbidden
 from keys import Family
 from seal.domain import GrantInfo, SealApplication, SealInfo, SealStatus, SealType
@@ -299,6 +300,7 @@ def revoke_grant(grant_id: str, principal: SealManager, services: ServicesDep, s
 
 @router.post(
     "/sign",
+    dependencies=[Depends(SEAL_LIMIT)],
     response_class=Response,
     responses={
         200: {

@@ -14,17 +14,18 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep, SessionDep
+from api.ratelimit import VERIFY_LIMIT
 from core.errors import ConfigurationError, InvalidInput
 from verify.errors import EmptyInput
 from verify.report import DocumentReport
 from verify.service import VerifyService
 
-router = APIRouter(prefix="/verify/v1", tags=["verify"])
+router = APIRouter(prefix="/verify/v1", tags=["verify"], dependencies=[Depends(VERIFY_LIMIT)])
 trust_router = APIRouter(prefix="/pki", tags=["pki"])
 
 JOSE = "application/jose"
