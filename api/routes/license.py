@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -195,10 +195,21 @@ class IssueIn(BaseModel):
 
 
 @router.post("/licenses", status_code=201)
-async def issue(licenses: LicensesDep, caller: ManagingCaller, body: IssueIn) -> JSONResponse:
-    """Issue a licence: validate, render, QR, seal (certification, B-T), store, journal."""
-    view = await licenses.issue(caller, body.type_code, body.data, issuer_code=body.issuer_code)
-    return _out(view, 201)
+async def issue(
+    licenses: LicensesDep,
+    caller: ManagingCaller,
+    body: IssueIn,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> JSONResponse:
+    """Issue a licence: validate, render, QR, seal (certification, B-T), store, journal. Same
+    ``Idempotency-Key`` + same request: the licence issued the first time (``Idempotent-Replayed:
+    true``), never a second; same key + another request: 422."""
+    view = await licenses.issue(
+        caller, body.type_code, body.data, issuer_code=body.issuer_code, idempotency_key=idempotency_key
+    )
+    resp = _out(view, 201)
+    resp.headers["Idempotent-Replayed"] = "true" if view.replayed else "false"
+    return resp
 
 
 @router.get("/licenses")
