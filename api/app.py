@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services is not None:
         app.state.services = services
     problems.install(app)
+    problems.document_problems(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     security.install(app, settings)  # request id + JSON access log + metrics, headers, CORS, timeout
     app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")

@@ -227,6 +227,7 @@ class LicenseView:
 
 
 MAX_IDEMPOTENCY_KEY = 200
+MAX_OFFSET = 10**9
 
 
 @dataclass(frozen=True)
@@ -286,8 +287,8 @@ class SearchFilters:
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_PAGE:
             raise InvalidLicenseData([FieldError("limit", "out_of_range", f"limit must be 1..{MAX_PAGE}")])
-        if self.offset < 0:
-            raise InvalidLicenseData([FieldError("offset", "out_of_range", "offset must not be negative")])
+        if not 0 <= self.offset <= MAX_OFFSET:  # a database integer; deeper pages mean a narrower search
+            raise InvalidLicenseData([FieldError("offset", "out_of_range", f"offset must be 0..{MAX_OFFSET}")])
         if self.issued_from and self.issued_to and self.issued_to < self.issued_from:
             raise InvalidLicenseData([FieldError("issued_to", "date_order", "issued_to is before issued_from")])
         if self.holder_code is not None and self.holder_kind is None:

@@ -227,7 +227,7 @@ def search(
     digitised: bool | None = None,
     current_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> JSONResponse:
     """The issuer's licences (operators: any issuer), filtered. To find a holder's licences use
     ``POST /license/v1/licenses/search``: an ID number never goes into a URL (and its logs)."""
@@ -259,7 +259,7 @@ class SearchIn(BaseModel):
     digitised: bool | None = None
     current_only: bool = False
     limit: int = Field(default=50, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=10**9)
 
 
 @router.post("/licenses/search")
