@@ -214,7 +214,7 @@ def _login_client(request: Request, form: dict[str, str]) -> str | None:
 
 
 #: Login pages that check a password or a code (submissions, not the GET forms), including step-up.
-LOGIN_LIMIT = FormRateLimit("login", per_ip="30/60", per_client="1200/60", form_client_key=_login_client)
+LOGIN_LIMIT = FormRateLimit("login", per_ip="60/60", per_client="3000/60", form_client_key=_login_client)
 #: The OAuth token endpoint: per client id (Basic, client_id, client_assertion iss) and per IP.
 TOKEN_LIMIT = FormRateLimit("token", per_ip="600/60", per_client="600/60")
 #: Sealing: per approval-system client (from its access token) and per IP.
