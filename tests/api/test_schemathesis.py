@@ -95,6 +95,11 @@ def test_api_never_fails_and_answers_as_documented(services: Any) -> None:
         ):
             got = schema[path]["GET"].Case(**kw).call_and_validate(headers=issuer, checks=checks)
             assert got.status_code == 200, (path, got.text[:300])
+        # and the verification report of its QR code (TOTAL-PASSED) against the documented report
+        qr = {"payload": issued.json()["qr"]["payload"]}
+        report = schema["/verify/v1/qr"]["POST"].Case(body=qr, media_type="application/json")
+        got = report.call_and_validate(checks=checks)
+        assert got.status_code == 200 and got.json()["indication"] == "TOTAL-PASSED", got.text[:300]
     print(f"{sum(calls.values())} requests to {len(calls)} operations")
     assert len(calls) == len(operations) and sum(calls.values()) >= 2 * len(operations)
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
