@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import (
@@ -99,6 +100,21 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, code, str(exc.detail), instance=request.url.path)
+
+    @app.exception_handler(sa_exc.DataError)
+    async def _data(request: Request, exc: sa_exc.DataError) -> JSONResponse:
+        # SQLSTATE class 22 ("data exception"): a value from the request that the database cannot
+        # hold (a NUL character in text on PostgreSQL, an integer beyond the column). The client's
+        # input, not a fault of ours; the statement (which may hold the value) is not echoed.
+        log.warning("value refused by the database on %s: %s", request.url.path, type(exc.orig).__name__)
+        return problem(
+            400,
+            "invalid-input",
+            "The request is not valid",
+            "a value in the request cannot be stored or searched "
+            "(control characters such as NUL, or a number out of range)",
+            instance=request.url.path,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -52,7 +52,7 @@ class VerifyOut(BaseModel):
 def entries(
     principal: Auditor,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,  # the column is a 32-bit integer on PostgreSQL
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     action: Annotated[str | None, Query(max_length=100)] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
