@@ -7,6 +7,9 @@ same load again while one worker is killed with SIGKILL and restarted by the sup
 Judged: zero 5xx and zero wrong answers in the steady run; after the kill every request still ends
 in a correct 200 (clients retry like real ones); unique TSA and certificate serials, each present in
 the database; Prometheus counters aggregated over both workers; `ywt audit verify` passes.
+
+A second test does the same with licence issuance and PDF sealing (``scale_run``, shared with
+``bench/scale.py`` which runs the full 2,000 requests): see its docstring.
 """
 
 from __future__ import annotations
