@@ -452,16 +452,26 @@ class LicenseService:
             raise IdempotencyKeyReused(idem.key)
         return replace(self._view(session, self._row(session, row.licence_id)), replayed=True)
 
-    async def correct(self, caller: Caller, licence_id: str, data: Mapping[str, object]) -> LicenseView:
+    async def correct(
+        self, caller: Caller, licence_id: str, data: Mapping[str, object], *, idempotency_key: str | None = None
+    ) -> LicenseView:
         """Issue a corrected version (+1) of a valid licence; the old version becomes ``superseded``.
 
         The holder's code and the licence number cannot change in a correction (they are what
         the licence is); the holder's name may (a company renamed, for instance).
+        ``idempotency_key``: as for :meth:`issue` (a retried correction returns the version the
+        first one made, instead of failing because the licence is superseded by then).
         """
+        idem: _Idempotency | None = None
+        if idempotency_key is not None:
+            idem = _Idempotency.of(caller.actor, idempotency_key, f"correct:{licence_id}", "", data)
+            prior = await anyio.to_thread.run_sync(self._replay, idem)
+            if prior is not None:
+                return prior
         prepared = await anyio.to_thread.run_sync(lambda: self._prepare_correction(caller, licence_id, data))
         prepared = await self._check_entities(prepared)
         rendered = await anyio.to_thread.run_sync(self._render, prepared, caller.actor)
-        return await anyio.to_thread.run_sync(self._store, rendered, caller.actor)
+        return await anyio.to_thread.run_sync(self._store, rendered, caller.actor, idem)
 
     async def import_one(
         self,

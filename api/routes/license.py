@@ -399,9 +399,19 @@ class CorrectIn(BaseModel):
 @router.post(
     "/licenses/{licence_id}/correct", status_code=201, response_class=JSONResponse, responses=_doc(LicenceOut, 201)
 )
-async def correct(licenses: LicensesDep, caller: ManagingCaller, licence_id: str, body: CorrectIn) -> JSONResponse:
-    """Issue the corrected version (+1); the old one becomes superseded."""
-    return _out(await licenses.correct(caller, licence_id, body.data), 201)
+async def correct(
+    licenses: LicensesDep,
+    caller: ManagingCaller,
+    licence_id: str,
+    body: CorrectIn,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> JSONResponse:
+    """Issue the corrected version (+1); the old one becomes superseded. ``Idempotency-Key`` as
+    for issuance: a retry returns the version the first request made."""
+    view = await licenses.correct(caller, licence_id, body.data, idempotency_key=idempotency_key)
+    resp = _out(view, 201)
+    resp.headers["Idempotent-Replayed"] = "true" if view.replayed else "false"
+    return resp
 
 
 # -------------------------------------------------------------------------------------- wallet

@@ -121,3 +121,27 @@ def test_concurrent_retries_issue_exactly_once(licensing: Any, services: Any, li
     assert sorted(r.headers["idempotent-replayed"] for r in responses) == ["false"] + ["true"] * (N - 1)
     after = _counts(services)
     assert {k: after[k] - before[k] for k in after} == {"licences": 1, "issues": 1, "seal_uses": 1}
+
+
+def test_retried_correction_returns_the_version_it_made(licensing: Any, services: Any, live_server: Any) -> None:
+    """Without the key a retried correction would fail (the licence is superseded by then) or, after
+    a lost answer, leave the client not knowing which version it made."""
+    url, auth = live_server.url, _approval(live_server.url)
+    lic = _post(url, {"type_code": FOOD, "data": food_data("JY21201160050011")}, auth, None).json()
+    fix = {"data": food_data("JY21201160050011", premises="天津市滨海新区示例路9号")}
+
+    def correct(key: str | None, body: dict[str, Any] = fix) -> httpx.Response:
+        extra = {"Idempotency-Key": key} if key else {}
+        return httpx.post(f"{url}/license/v1/licenses/{lic['id']}/correct", json=body, headers={**auth, **extra})
+
+    before = _counts(services)
+    first = correct("fix-1")
+    assert first.status_code == 201 and first.json()["version"] == 2, first.text
+    again = correct("fix-1")
+    assert again.status_code == 201 and again.json()["id"] == first.json()["id"], again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    after = _counts(services)
+    assert after["licences"] - before["licences"] == 1
+    other = correct("fix-1", {"data": food_data("JY21201160050011", premises="别处")})
+    assert other.status_code == 422 and other.json()["type"] == "urn:ywt:problem:idempotency-key-reused"
+    assert correct(None).status_code == 409  # without a key: the licence is superseded now
