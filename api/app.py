@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from api import pages, problems, security
 from api.container import Services, build_services, initialise
 from api.limits import BodyLimitMiddleware
-from api.routes import clients, console_pages, identity, login, oidc, ops, pki, verify_pages, wallet_pages
+from api.routes import audit, clients, console_pages, identity, login, oidc, ops, pki, verify_pages, wallet_pages
 from api.routes import license as license_routes
 from api.routes import seal as seal_routes
 from api.routes import verify as verify_routes
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services is not None:
         app.state.services = services
     problems.install(app)
+    problems.document_problems(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     security.install(app, settings)  # request id + JSON access log + metrics, headers, CORS, timeout
     app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(clients.router)
     app.include_router(identity.router)
     app.include_router(login.router)
+    app.include_router(audit.router)
     app.include_router(wallet_pages.router)
     app.include_router(console_pages.router)
     return app

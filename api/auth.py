@@ -8,9 +8,9 @@ tokens). Routes never parse tokens themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Request
 
@@ -40,6 +40,54 @@ class Principal:
     def actor(self) -> str:
         """How this caller is named in the audit journal."""
         return f"{self.kind}:{self.subject}"
+
+
+@dataclass(frozen=True)
+class Access:
+    """What an operator endpoint requires, attached to its dependency so that it can be read back
+    from the app's routes (``tests/api/test_access_control.py`` walks every route with it).
+
+    ``roles``: operator roles, any one of which admits (administrator holds all). ``scopes``:
+    alternatively, a machine client whose token has one of these scopes (e.g. a department's
+    approval system issuing its own licences). ``holder``: alternatively, a person reading their own
+    records.
+    """
+
+    roles: frozenset[str]
+    scopes: frozenset[str] = frozenset()
+    holder: bool = False
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def requires(*roles: str, scopes: tuple[str, ...] = (), holder: bool = False) -> Callable[[_F], _F]:
+    """Declare on a dependency function the operator roles it checks (see :class:`Access`)."""
+
+    def mark(fn: _F) -> _F:
+        fn.ywt_access = Access(frozenset(roles), frozenset(scopes), holder)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def _dependency_calls(dependant: Any) -> Iterator[Any]:
+    for dep in dependant.dependencies:
+        yield dep.call
+        yield from _dependency_calls(dep)
+
+
+def route_access(route: Any) -> Access | None:
+    """The :class:`Access` a route's dependencies declare (merged), or ``None`` for a route without
+    an operator-role check."""
+    found = [a for call in _dependency_calls(route.dependant) if (a := getattr(call, "ywt_access", None))]
+    if not found:
+        return None
+    return Access(
+        frozenset().union(*(a.roles for a in found)),
+        frozenset().union(*(a.scopes for a in found)),
+        any(a.holder for a in found),
+    )
 
 
 class TokenVerifier(Protocol):
@@ -84,6 +132,7 @@ def RequireScopes(*scopes: str) -> Callable[..., Principal]:
 def RequireRoles(*roles: str) -> Callable[..., Principal]:
     """Dependency: an operator holding at least one of ``roles`` (administrator holds all)."""
 
+    @requires(*roles)
     def dep(principal: CurrentPrincipal) -> Principal:
         if "administrator" in principal.roles or set(roles) & principal.roles:
             return principal

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import (
@@ -100,7 +101,72 @@ def install(app: FastAPI) -> None:
         code = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, code, str(exc.detail), instance=request.url.path)
 
+    @app.exception_handler(sa_exc.DataError)
+    async def _data(request: Request, exc: sa_exc.DataError) -> JSONResponse:
+        # SQLSTATE class 22 ("data exception"): a value from the request that the database cannot
+        # hold (a NUL character in text on PostgreSQL, an integer beyond the column). The client's
+        # input, not a fault of ours; the statement (which may hold the value) is not echoed.
+        log.warning("value refused by the database on %s: %s", request.url.path, type(exc.orig).__name__)
+        return problem(
+            400,
+            "invalid-input",
+            "The request is not valid",
+            "a value in the request cannot be stored or searched "
+            "(control characters such as NUL, or a number out of range)",
+            instance=request.url.path,
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
         return problem(500, "internal", "Internal error", "the error was logged", instance=request.url.path)
+
+
+# --- OpenAPI: document the problem responses as they are ---------------------------------------------
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; ``type`` is stable (urn:ywt:problem:<code>), extra members carry data",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+#: OAuth endpoints answer errors as RFC 6749 §5.2 JSON (``error``) that also carries the problem members.
+OAUTH_JSON_ERRORS = frozenset({"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"})
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the service answers on errors: every 4xx (and request
+    validation's 422, which FastAPI would document as its own JSON shape) is a problem document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = PROBLEM_SCHEMA
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        for path, operations in schema.get("paths", {}).items():
+            media = "application/json" if path in OAUTH_JSON_ERRORS else PROBLEM_JSON
+            problem = {
+                "description": "Problem details (RFC 9457)",
+                "content": {media: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+            for op in operations.values():
+                responses = op.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = problem
+                responses.setdefault("4XX", problem)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

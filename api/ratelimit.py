@@ -24,7 +24,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import math
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -101,19 +103,84 @@ class RateLimit:
             )
 
     def __call__(self, request: Request) -> None:
+        self.check(request, self.client_key(request) if self.client_key else None)
+
+    def check(self, request: Request, client: str | None) -> None:
+        """Count this request per IP and per client (``client``, else what the request names)."""
         services = request.app.state.services
         spec = self.spec(services.settings)
         if spec.per_ip is not None:
             ip = request.client.host if request.client else "unknown"
             self._check(services.limiter, "ip", ip, spec.per_ip)
         if spec.per_client is not None:
-            client = (self.client_key(request) if self.client_key else None) or client_id_from_request(request)
+            client = client or client_id_from_request(request)
             if client:
                 self._check(services.limiter, "client", client, spec.per_client)
             else:  # counted once authentication tells who the client is
                 pending: list[tuple[RateLimit, Rate]] = getattr(request.state, _PENDING, [])
                 pending.append((self, spec.per_client))
                 setattr(request.state, _PENDING, pending)
+
+
+class FormRateLimit(RateLimit):
+    """A :class:`RateLimit` whose client is named in a form body: the OAuth token endpoint's
+    ``client_id`` / ``client_assertion`` issuer (RFC 6749 §2.3.1, RFC 7523 §3), or, on login pages,
+    ``form_client_key(request, form)`` (the relying party the login continues an authorization for).
+    The body is read once and cached by Starlette for the route."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        per_ip: str | Rate | None = None,
+        per_client: str | Rate | None = None,
+        form_client_key: Callable[[Request, dict[str, str]], str | None] | None = None,
+    ) -> None:
+        super().__init__(name, per_ip=per_ip, per_client=per_client)
+        self.form_client_key = form_client_key
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        client = client_id_from_request(request)
+        if client is None and request.method == "POST" and _is_form(request):
+            body = await request.body()  # cached: the route reads the same bytes
+            form = _form_fields(body)
+            client = _oauth_client(form)
+            if client is None and self.form_client_key is not None:
+                client = self.form_client_key(request, form)
+        self.check(request, client)
+
+
+def _is_form(request: Request) -> bool:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return ctype == "application/x-www-form-urlencoded"
+
+
+def _form_fields(body: bytes) -> dict[str, str]:
+    if len(body) > 64 * 1024:
+        return {}
+    try:
+        return dict(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+
+
+def _oauth_client(form: dict[str, str]) -> str | None:
+    """The client a token request names: ``client_id``, else the ``iss`` of a client assertion
+    (not verified here: the key only decides which budget the request counts against)."""
+    cid = form.get("client_id")
+    if cid and len(cid) <= 200:
+        return cid
+    assertion = form.get("client_assertion", "")
+    parts = assertion.split(".")
+    if len(parts) == 3 and len(parts[1]) <= 8000:
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return None
+        iss = claims.get("iss") if isinstance(claims, dict) else None
+        if isinstance(iss, str) and 0 < len(iss) <= 200:
+            return iss
+    return None
 
 
 def enforce_client_limits(request: Request, client_id: str | None) -> None:
@@ -125,3 +192,32 @@ def enforce_client_limits(request: Request, client_id: str | None) -> None:
     limiter = request.app.state.services.limiter
     for limit, rate in pending:
         limit._check(limiter, "client", client_id, rate)
+
+
+# --- the limits of the service's endpoints (defaults; YWT_RATE_LIMITS overrides per name) ----------
+
+
+def _login_client(request: Request, form: dict[str, str]) -> str | None:
+    """The relying party a login page continues an authorization for: its ``next`` is
+    ``/oauth2/authorize/resume?req=TICKET``, and the sealed ticket names the client."""
+    ticket = form.get("req", "")  # step-up pages carry the ticket itself
+    target = form.get("next") or request.query_params.get("next") or ""
+    if not ticket and target.startswith("/oauth2/authorize/resume?"):
+        ticket = urllib.parse.parse_qs(urllib.parse.urlsplit(target).query).get("req", [""])[0]
+    identity = getattr(request.app.state.services, "identity", None)
+    if not ticket or identity is None:
+        return None
+    try:
+        return str(identity.oidc.from_ticket(ticket).client_id)
+    except Exception:  # an expired or forged ticket: the login page itself says so; count per IP only
+        return None
+
+
+#: Login pages that check a password or a code (submissions, not the GET forms), including step-up.
+LOGIN_LIMIT = FormRateLimit("login", per_ip="60/60", per_client="3000/60", form_client_key=_login_client)
+#: The OAuth token endpoint: per client id (Basic, client_id, client_assertion iss) and per IP.
+TOKEN_LIMIT = FormRateLimit("token", per_ip="600/60", per_client="600/60")
+#: Sealing: per approval-system client (from its access token) and per IP.
+SEAL_LIMIT = RateLimit("seal", per_ip="6000/60", per_client="3000/60")
+#: Verification (anonymous; PDF parsing is sandboxed but costly): per IP, per client when named.
+VERIFY_LIMIT = RateLimit("verify", per_ip="600/60", per_client="6000/60")

@@ -1,6 +1,13 @@
-"""OCSP and TSA throughput with 1 and 2 uvicorn workers behind nginx, on PostgreSQL + Redis.
+"""OCSP, TSA, PDF sealing and licence-QR verification throughput with 1 and 2 uvicorn workers
+behind nginx, on PostgreSQL + Redis.
 
-Run: .venv/bin/python bench/cluster.py   (requests per second; ~2 minutes)
+Run: .venv/bin/python bench/cluster.py   (requests per second; ~3 minutes)
+
+Sealing: ``POST /seal/v1/sign`` of a one-page PDF (B-T, timestamp from our TSA in-process) by the
+demo approval system with its access token, an Idempotency-Key per request, cycling through the
+three demo seals (RSA, SM2, ECDSA); judged by the PDF header and ``Repr-Digest``. QR verification:
+``POST /verify/v1/qr`` with the payload of a licence issued at set-up (signature offline against
+the trust list, then live status from the database), judged TOTAL-PASSED.
 
 The deployment of deploy/cluster.py on loopback, a fresh PostgreSQL database, Redis-backed rate
 limits switched to limits the load never reaches (so the Redis round trip is in the figures).
@@ -15,6 +22,7 @@ for its 2-worker counterpart.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import sys
@@ -29,7 +37,7 @@ import sqlalchemy as sa
 
 from bench.common import table
 from deploy.cluster import Cluster, free_port
-from deploy.load import Kind, Outcome, run_load
+from deploy.load import Kind, Outcome, run_load, seal_kind
 
 ADMIN_PG = os.environ.get("YWT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SECONDS = float(os.environ.get("YWT_BENCH_SECONDS", "8"))
@@ -70,6 +78,61 @@ def _ocsp_request(url: str) -> bytes:
         "issuer_key_hash": issuer.public_key.sha1, "serial_number": secrets.randbits(120)}}]}}).dump()
 
 
+def _token(url: str) -> str:
+    from api.demo import APPROVAL_CLIENT, APPROVAL_SECRET
+
+    r = httpx.post(url + "/oauth2/token", data={"grant_type": "client_credentials"},
+                   auth=(APPROVAL_CLIENT, APPROVAL_SECRET), timeout=60)
+    r.raise_for_status()
+    return str(r.json()["access_token"])
+
+
+def _seal_ids(url: str, token: str) -> list[str]:
+    seals = httpx.get(url + "/seal/v1/seals", headers={"Authorization": f"Bearer {token}"}, timeout=60).json()
+    return [s["id"] for s in seals if s["status"] == "active"]
+
+
+def _issue_licence(url: str, token: str) -> str:
+    """One food business licence of the demo department; its QR payload."""
+    from identity.sources.demo import DEMO_COMPANY
+
+    data = {
+        "operator_name": DEMO_COMPANY.name, "uscc": DEMO_COMPANY.uscc, "legal_representative": DEMO_COMPANY.legal_rep,
+        "premises": "天津市滨海新区示例路8号", "main_format": "餐饮服务经营者",
+        "business_items": "热食类食品制售", "licence_no": f"JY2{secrets.randbelow(10**13):013d}",
+        "valid_until": "2030-12-31",
+    }
+    r = httpx.post(url + "/license/v1/licenses", json={"type_code": "111200000000010116002", "data": data},
+                   headers={"Authorization": f"Bearer {token}"}, timeout=120)
+    r.raise_for_status()
+    return str(r.json()["qr"]["payload"])
+
+
+def _qr_kind(payload: str) -> Kind:
+    def run(http: httpx.Client) -> Outcome:
+        r = http.post("/verify/v1/qr", json={"payload": payload})
+        return Outcome(r.status_code, r.status_code == 200 and b'"TOTAL-PASSED"' in r.content)
+
+    return Kind("qr", 1.0, run)
+
+
+def _pdf() -> bytes:
+    """A one-page A4 decision (reportlab, Helvetica: the bench measures signing, not fonts)."""
+    import io
+
+    from reportlab.pdfgen.canvas import Canvas
+
+    buf = io.BytesIO()
+    c = Canvas(buf, pagesize=(595.28, 841.89), invariant=1)
+    c.drawString(72, 760, "Decision SP-2026-0001 (bench)")
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+PDF = _pdf()
+
+
 def measure(cluster: Cluster, kind: Kind) -> float:
     run_load(cluster.url, [kind], clients=CLIENTS, total=50)  # warm up connections and caches
     res = run_load(cluster.url, [kind], clients=CLIENTS, total=None, seconds=SECONDS)
@@ -88,23 +151,31 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ywt-bench-cluster-"))
     port = free_port()
     env = {
-        "YWT_ENV": "production", "YWT_DEMO": "false", "YWT_HOME": str(work / "home"), "YWT_DATABASE_URL": db_url,
+        # the demo world (department, seals, approval client) is refused in production: env "test"
+        "YWT_ENV": "test", "YWT_DEMO": "true", "YWT_HOME": str(work / "home"), "YWT_DATABASE_URL": db_url,
         "YWT_REDIS_URL": "redis://127.0.0.1:6379/0", "YWT_MASTER_KEY": secrets.token_hex(32),
         "YWT_BASE_URL": f"http://127.0.0.1:{port}",
-        "YWT_RATE_LIMITS": '{"ocsp": "ip=100000000/60", "tsa": "ip=100000000/60"}',
+        "YWT_RATE_LIMITS": json.dumps({name: "ip=100000000/60,client=100000000/60"
+                                       for name in ("ocsp", "tsa", "seal", "verify", "token")}),
     }
     figures: dict[tuple[str, int], float] = {}
+    qr_payload = ""
     try:
         for workers in (1, 2):
             cluster = Cluster(workers=workers, listen_port=port, state=work / f"cluster{workers}", env=env)
-            with cluster.running(init=workers == 1):
+            with cluster.running(init=workers == 1, demo=True):
                 ocsp_req = _ocsp_request(cluster.url)
+                token = _token(cluster.url)
+                if workers == 1:
+                    qr_payload = _issue_licence(cluster.url, token)
                 kinds = {
                     "healthz": Kind("healthz", 1.0, lambda h: Outcome((r := h.get("/healthz")).status_code,
                                                                        r.status_code == 200)),
                     "ocsp": _post_kind("ocsp", "/pki/ocsp", ocsp_req, "application/ocsp-request",
                                        "application/ocsp-response"),
                     "tsa": _tsa_kind(),
+                    "seal": seal_kind(lambda t=token: t, PDF, _seal_ids(cluster.url, token)),
+                    "qr": _qr_kind(qr_payload),
                 }
                 for key, kind in kinds.items():
                     figures[(key, workers)] = measure(cluster, kind)
@@ -121,8 +192,15 @@ def main() -> None:
          "GET /healthz, same stack"),
         ("TSA tokens/s (RSA), 2 workers + nginx", figures[("tsa", 2)], figures[("tsa", 1)], "1 worker"),
         ("GET /healthz/s, 2 workers + nginx", figures[("healthz", 2)], figures[("healthz", 1)], "1 worker"),
+        ("PDFs sealed/s (B-T, 3 algs), 1 worker + nginx", figures[("seal", 1)], figures[("healthz", 1)],
+         "GET /healthz, same stack"),
+        ("PDFs sealed/s (B-T, 3 algs), 2 workers + nginx", figures[("seal", 2)], figures[("seal", 1)], "1 worker"),
+        ("QR verifications/s, 1 worker + nginx", figures[("qr", 1)], figures[("healthz", 1)],
+         "GET /healthz, same stack"),
+        ("QR verifications/s, 2 workers + nginx", figures[("qr", 2)], figures[("qr", 1)], "1 worker"),
     ]
-    table(f"OCSP / TSA behind nginx (PostgreSQL + Redis, {CLIENTS} clients, 2 cores shared)", rows)
+    table(f"OCSP / TSA / sealing / QR verification behind nginx (PostgreSQL + Redis, {CLIENTS} clients, 2 cores)",
+          rows)
 
 
 if __name__ == "__main__":

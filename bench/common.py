@@ -37,7 +37,9 @@ def median_ms(samples: list[float]) -> float:
 
 def installation(demo: bool = False) -> Services:
     home = Path(tempfile.mkdtemp(prefix="ywt-bench-"))
-    settings = Settings(home=home, env="test", demo=demo, base_url="http://127.0.0.1:8000")  # type: ignore[arg-type]
+    settings = Settings(  # type: ignore[arg-type]  # throughput, not the limits: rate limits off
+        home=home, env="test", demo=demo, base_url="http://127.0.0.1:8000", rate_limits_enabled=False
+    )
     services = build_services(settings)
     initialise(services, demo=demo)
     return services

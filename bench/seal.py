@@ -93,7 +93,9 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="ywt-bench-"))
     print(f"setting up a fresh installation in {work} ...", flush=True)
-    settings = Settings(home=work / "home", env="test", demo=False, base_url="http://127.0.0.1:8765")
+    settings = Settings(  # throughput, not the limits: rate limits off
+        home=work / "home", env="test", demo=False, base_url="http://127.0.0.1:8765", rate_limits_enabled=False
+    )
     services = build_services(settings)
     initialise(services, demo=False)
 

@@ -184,6 +184,18 @@ def _iter_entries(session: Session, batch: int = 2000) -> Iterator[AuditEntry]:
         last = rows[-1].seq
 
 
+def list_entries(
+    session: Session, *, after: int = 0, limit: int = 100, action: str | None = None, actor: str | None = None
+) -> list[AuditEntry]:
+    """Entries in chain order after sequence number ``after`` (for auditors; keyset pagination)."""
+    q = select(AuditEntry).where(AuditEntry.seq > after)
+    if action is not None:
+        q = q.where(AuditEntry.action == action)
+    if actor is not None:
+        q = q.where(AuditEntry.actor == actor)
+    return list(session.exec(q.order_by(AuditEntry.seq).limit(limit)).all())  # type: ignore[arg-type]
+
+
 def verify_journal(session: Session, verify_signature: CheckpointVerifier | None) -> AuditReport:
     """Walk the whole chain; report the first entry that does not fit.
 

@@ -47,7 +47,7 @@ SEAL_USES = Counter("ywt_seal_uses_total", "Seal uses (PDF signatures)", ["algor
 LICENCES_ISSUED = Counter("ywt_licences_issued_total", "Licences issued", ["license_type"])
 VERIFICATION_VERDICTS = Counter(
     "ywt_verification_verdicts_total", "Verification results", ["kind", "indication"]
-)  # kind: pdf|qr|token|certificate|ses; indication: TOTAL-PASSED|INDETERMINATE|TOTAL-FAILED
+)  # kind: pdf|qr|token|certificate|ses; indication: TOTAL-PASSED|INDETERMINATE|TOTAL-FAILED|REJECTED
 SOURCE_FAILURES = Counter(
     "ywt_base_data_source_failures_total", "Base-data source calls that failed", ["source", "reason"]
 )  # reason: timeout|error|circuit-open

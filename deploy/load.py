@@ -39,9 +39,12 @@ class Outcome:
 class Kind:
     name: str
     weight: float
-    run: Callable[[httpx.Client], Outcome]
+    #: ``run(http)``, or ``run(http, request)`` when ``new_request`` is set
+    run: Callable[..., Outcome]
     #: may this request be sent again after a connection error / 502 / 503? (OCSP, TSA, GETs: yes)
     retry_safe: bool = True
+    #: makes one logical request (e.g. with its Idempotency-Key) that every retry of it sends again
+    new_request: Callable[[], Any] | None = None
 
 
 @dataclass
@@ -96,6 +99,8 @@ def run_load(
     total: int | None = 2000,
     seconds: float | None = None,
     retries: int = 5,
+    backoff: float = 0.05,
+    max_backoff: float = 2.0,
     seed: int = 1,
     timeout: float = 60.0,
     max_seconds: float = 900.0,
@@ -104,7 +109,8 @@ def run_load(
     """Send ``total`` requests (or run for ``seconds``) from ``clients`` threads.
 
     ``during(n)`` is called from the client threads after the n-th request completes (n counts
-    across all clients), e.g. to kill a worker halfway through.
+    across all clients), e.g. to kill a worker halfway through. A transient failure is retried up
+    to ``retries`` times, waiting ``backoff`` seconds doubled each time up to ``max_backoff``.
     """
     if total is None and seconds is None:
         raise ValueError("give total or seconds")
@@ -136,10 +142,11 @@ def run_load(
         with httpx.Client(base_url=base_url, timeout=timeout) as http:
             while (kind := take(local_rng)) is not None:
                 attempt = 0
+                request = kind.new_request() if kind.new_request is not None else None
                 while True:
                     t0 = time.perf_counter()
                     try:
-                        out = kind.run(http)
+                        out = kind.run(http) if kind.new_request is None else kind.run(http, request)
                     except httpx.TransportError as exc:
                         out = Outcome(599, False, note=f"{type(exc).__name__}")
                     elapsed = time.perf_counter() - t0
@@ -149,7 +156,7 @@ def run_load(
                         with lock:
                             result.transient[kind.name] += 1
                             result.retried[kind.name] += 1
-                        time.sleep(0.05 * attempt)
+                        time.sleep(min(backoff * 2 ** (attempt - 1), max_backoff))
                         continue
                     break
                 with lock:
@@ -247,3 +254,72 @@ def call_kind(name: str, fn: Callable[[], Any], *, weight: float = 1.0) -> Kind:
             return Outcome(500, False, note=f"{type(exc).__name__}: {exc}"[:200])
 
     return Kind(name, weight, run, retry_safe=False)
+
+
+# --- licence issuance and sealing (retried with their Idempotency-Key) --------------------------------
+
+
+def licence_kind(
+    token: Callable[[], str], data: Callable[[int], dict[str, Any]], type_code: str, *, weight: float = 1.0
+) -> Kind:
+    """``POST /license/v1/licenses`` with fresh data (``data(n)``: a new licence number each time)
+    and an Idempotency-Key per logical request; the value is (key, licence id, number, identifier)."""
+    import uuid
+
+    counter = [0]
+    lock = threading.Lock()
+
+    def new() -> tuple[str, dict[str, Any]]:
+        with lock:
+            counter[0] += 1
+            n = counter[0]
+        return uuid.uuid4().hex, {"type_code": type_code, "data": data(n)}
+
+    def run(http: httpx.Client, request: tuple[str, dict[str, Any]]) -> Outcome:
+        key, body = request
+        r = http.post(
+            "/license/v1/licenses",
+            json=body,
+            headers={"Authorization": f"Bearer {token()}", "Idempotency-Key": key},
+        )
+        if r.status_code != 201:
+            return Outcome(r.status_code, False, note=r.text[:200])
+        got = r.json()
+        ok = got["status"] == "valid" and got["pdf"]["size"] > 0 and got["type_code"] == type_code
+        return Outcome(r.status_code, ok, (key, got["id"], got["number"], got["identifier"]), note=r.text[:200])
+
+    return Kind("licence", weight, run, retry_safe=True, new_request=new)
+
+
+def seal_kind(token: Callable[[], str], pdf: bytes, seal_ids: list[str], *, weight: float = 1.0) -> Kind:
+    """``POST /seal/v1/sign`` of ``pdf`` with one of ``seal_ids`` and an Idempotency-Key per logical
+    request; judged by the PDF header and ``Repr-Digest``; the value is (key, seal use id, sha256)."""
+    import base64
+    import uuid
+
+    counter = [0]
+    lock = threading.Lock()
+
+    def new() -> tuple[str, str]:
+        with lock:
+            counter[0] += 1
+            n = counter[0]
+        return uuid.uuid4().hex, seal_ids[n % len(seal_ids)]
+
+    def run(http: httpx.Client, request: tuple[str, str]) -> Outcome:
+        key, seal_id = request
+        r = http.post(
+            "/seal/v1/sign",
+            files={"file": ("d.pdf", pdf, "application/pdf")},
+            data={"seal_id": seal_id, "page": "1", "x": "350", "y": "150", "reason": "load"},
+            headers={"Authorization": f"Bearer {token()}", "Idempotency-Key": key},
+        )
+        if r.status_code != 200:
+            return Outcome(r.status_code, False, note=r.text[:200])
+        digest = hashlib.sha256(r.content).digest()
+        ok = r.content.startswith(b"%PDF") and r.headers.get("repr-digest") == (
+            f"sha-256=:{base64.b64encode(digest).decode()}:"
+        )
+        return Outcome(r.status_code, ok, (key, r.headers.get("x-seal-use-id"), digest.hex()), note="bad digest")
+
+    return Kind("seal", weight, run, retry_safe=True, new_request=new)

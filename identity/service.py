@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import Session
 
 from ca.service import CaService
+from core import metrics
 from core.audit import Journal
 from core.db import Database
 from core.errors import ConfigurationError, Forbidden, InvalidInput
@@ -169,7 +170,12 @@ class IdentityService:
         return self.keys.jwks(session)
 
     def token(self, authorization: str | None, form: dict[str, str]) -> dict[str, Any]:
-        return self.token_endpoint.token(ClientAuth.from_request(authorization, form), form)
+        result = self.token_endpoint.token(ClientAuth.from_request(authorization, form), form)
+        grant = form.get("grant_type", "")  # a grant that succeeded: one of the few registered ones
+        for kind in ("access_token", "id_token", "refresh_token"):
+            if result.get(kind):
+                metrics.TOKENS_ISSUED.labels(grant, kind.removesuffix("_token")).inc()
+        return result
 
     def verify_access_token(self, token: str) -> AccessTokenClaims:
         """Verify a bearer token; for a person, resolve its ``sub`` to our account id."""

@@ -20,6 +20,8 @@ __all__ = [
     "DuplicateLicenseType",
     "FieldError",
     "HolderNotEligible",
+    "IdempotencyKeyReused",
+    "IdempotentRequestInProgress",
     "ImportFileError",
     "InvalidLicenseData",
     "InvalidLicenseType",
@@ -293,3 +295,24 @@ class InvalidQrPayload(LicenseError, InvalidInput):
     def __init__(self, reason: str, detail: str) -> None:
         self.reason = reason
         super().__init__(detail, reason=reason)
+
+
+class IdempotencyKeyReused(LicenseError, Conflict):
+    """The Idempotency-Key was already used by this caller to issue a different licence
+    (draft-ietf-httpapi-idempotency-key-header §2.7: 422 Unprocessable Content)."""
+
+    code = "idempotency-key-reused"
+    title = "The Idempotency-Key was used for a different request"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "this Idempotency-Key was already used to issue a licence with other data; use a new key for a new request",
+            idempotency_key=key[:80],
+        )
+
+
+class IdempotentRequestInProgress(LicenseError, TryLater):
+    """Another request with the same Idempotency-Key has not finished yet: retry shortly."""
+
+    code = "idempotent-request-in-progress"
+    title = "A request with this Idempotency-Key is in progress; retry shortly"

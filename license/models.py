@@ -9,6 +9,8 @@
   status, holder (code encrypted + keyed-hash index), encrypted data and the sealed PDF's hash.
 - ``license_share``: time-limited shares of a lineage with a named third party (token hashed).
 - ``license_import_job``: bulk imports, one per (file hash, type, issuer), so a re-run resumes.
+- ``license_idempotency``: (caller, Idempotency-Key) -> the licence that request issued, written in
+  the same transaction as the licence (migration l0002): a retry gets that licence, never a second.
 
 Personal data: the holder code (citizen ID number for persons) and the licence data (which holds
 it) are stored encrypted with :class:`core.pii.PiiVault`; ``holder_index`` is the HMAC-SM3 blind
@@ -156,3 +158,19 @@ class ImportJobRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_by: str = Field(max_length=200)
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """An issuance request made with an Idempotency-Key: which caller, which request (hash of type,
+    issuer and data), which licence it issued. Inserted in the licence's own transaction, first,
+    so a concurrent retry waits on the unique index and then finds the committed licence."""
+
+    __tablename__ = "license_idempotency"
+    __table_args__ = (sa.UniqueConstraint("caller", "idempotency_key", name="uq_license_idempotency"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    caller: str = Field(max_length=200)
+    idempotency_key: str = Field(max_length=200)
+    request_sha256: str = Field(max_length=64)
+    licence_id: str = Field(max_length=32)
+    created_at: datetime = Field(sa_type=UTCDateTime)

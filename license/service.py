@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ca.service import CaService, next_counter
-from core import clock
+from core import clock, metrics
 from core.audit import Journal
 from core.blobs import BlobStore
 from core.db import Database
@@ -57,6 +57,8 @@ from license.errors import (
     DuplicateLicenseNumber,
     FieldError,
     HolderNotEligible,
+    IdempotencyKeyReused,
+    IdempotentRequestInProgress,
     InvalidLicenseData,
     InvalidStatusChange,
     IssuerNotAllowed,
@@ -75,7 +77,7 @@ from license.holders import (
 from license.identifier import IdentifierParts, parse_identifier
 from license.importcsv import ImportedLicense
 from license.metadata import HolderCodeType, LicenseMetadata, LicenseRecord, build_metadata
-from license.models import LicenceRow, LicenseTypeRow, LineageRow
+from license.models import IdempotencyRow, LicenceRow, LicenseTypeRow, LineageRow
 from license.qr import LicenseStatus, QrContent, effective_status, mask_holder_name
 from license.render import extract_metadata, render_license
 from license.sealing import IssuingSeal, PdfSealer, SealBox
@@ -185,6 +187,8 @@ class LicenseView:
     signing_time: datetime
     digitised: bool
     created_at: datetime
+    #: True when an Idempotency-Key found this licence issued by an earlier identical request
+    replayed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         def iso(v: date | datetime | None) -> str | None:
@@ -222,6 +226,34 @@ class LicenseView:
         }
 
 
+MAX_IDEMPOTENCY_KEY = 200
+MAX_OFFSET = 10**9
+
+
+@dataclass(frozen=True)
+class _Idempotency:
+    """An issuance request's Idempotency-Key, its caller and its canonical content. The stored
+    digest is salted with the row id: the request holds personal data, whose plain hash could be
+    searched by guessing (citizen ID numbers are few)."""
+
+    caller: str
+    key: str
+    canonical: str
+
+    @staticmethod
+    def of(caller: str, key: str, type_code: str, issuer: str, data: Mapping[str, object]) -> _Idempotency:
+        key = key.strip()
+        if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+            raise InvalidLicenseData(
+                [FieldError("Idempotency-Key", "invalid", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters")]
+            )
+        request = {"type": type_code, "issuer": issuer, "data": data}
+        return _Idempotency(caller, key, json.dumps(request, sort_keys=True, ensure_ascii=False, default=str))
+
+    def digest(self, salt: str) -> str:
+        return hashlib.sha256(f"{salt}\n{self.canonical}".encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class IssuedPdf:
     licence_id: str
@@ -255,8 +287,8 @@ class SearchFilters:
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_PAGE:
             raise InvalidLicenseData([FieldError("limit", "out_of_range", f"limit must be 1..{MAX_PAGE}")])
-        if self.offset < 0:
-            raise InvalidLicenseData([FieldError("offset", "out_of_range", "offset must not be negative")])
+        if not 0 <= self.offset <= MAX_OFFSET:  # a database integer; deeper pages mean a narrower search
+            raise InvalidLicenseData([FieldError("offset", "out_of_range", f"offset must be 0..{MAX_OFFSET}")])
         if self.issued_from and self.issued_to and self.issued_to < self.issued_from:
             raise InvalidLicenseData([FieldError("issued_to", "date_order", "issued_to is before issued_from")])
         if self.holder_code is not None and self.holder_kind is None:
@@ -382,26 +414,64 @@ class LicenseService:
         data: Mapping[str, object],
         *,
         issuer_code: str | None = None,
+        idempotency_key: str | None = None,
     ) -> LicenseView:
-        """Issue a new licence (version 001) and return it. See the module docstring for the steps."""
+        """Issue a new licence (version 001) and return it. See the module docstring for the steps.
+
+        ``idempotency_key`` (scoped to the caller): the same key with the same request returns the
+        licence the first request issued (``replayed``), never a second one, also when the two
+        race; the same key with another request raises :class:`IdempotencyKeyReused`.
+        """
         issuer = self._issuer_for(caller, issuer_code)
+        idem: _Idempotency | None = None
+        if idempotency_key is not None:
+            idem = _Idempotency.of(caller.actor, idempotency_key, type_code, issuer, data)
+            prior = await anyio.to_thread.run_sync(self._replay, idem)
+            if prior is not None:
+                return prior
         prepared = await anyio.to_thread.run_sync(
             lambda: self._prepare(type_code, data, issuer, issue_date=None, digitised=False, verify_holder=True)
         )
         prepared = await self._check_entities(prepared)
         rendered = await anyio.to_thread.run_sync(self._render, prepared, caller.actor)
-        return await anyio.to_thread.run_sync(self._store, rendered, caller.actor)
+        return await anyio.to_thread.run_sync(self._store, rendered, caller.actor, idem)
 
-    async def correct(self, caller: Caller, licence_id: str, data: Mapping[str, object]) -> LicenseView:
+    def _replay(self, idem: _Idempotency, session: Session | None = None) -> LicenseView | None:
+        """The licence an earlier request with this caller's key issued, if any."""
+        if session is None:
+            with self.db.session() as s:
+                return self._replay(idem, s)
+        row = session.exec(
+            select(IdempotencyRow).where(
+                IdempotencyRow.caller == idem.caller, IdempotencyRow.idempotency_key == idem.key
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.request_sha256 != idem.digest(row.id):
+            raise IdempotencyKeyReused(idem.key)
+        return replace(self._view(session, self._row(session, row.licence_id)), replayed=True)
+
+    async def correct(
+        self, caller: Caller, licence_id: str, data: Mapping[str, object], *, idempotency_key: str | None = None
+    ) -> LicenseView:
         """Issue a corrected version (+1) of a valid licence; the old version becomes ``superseded``.
 
         The holder's code and the licence number cannot change in a correction (they are what
         the licence is); the holder's name may (a company renamed, for instance).
+        ``idempotency_key``: as for :meth:`issue` (a retried correction returns the version the
+        first one made, instead of failing because the licence is superseded by then).
         """
+        idem: _Idempotency | None = None
+        if idempotency_key is not None:
+            idem = _Idempotency.of(caller.actor, idempotency_key, f"correct:{licence_id}", "", data)
+            prior = await anyio.to_thread.run_sync(self._replay, idem)
+            if prior is not None:
+                return prior
         prepared = await anyio.to_thread.run_sync(lambda: self._prepare_correction(caller, licence_id, data))
         prepared = await self._check_entities(prepared)
         rendered = await anyio.to_thread.run_sync(self._render, prepared, caller.actor)
-        return await anyio.to_thread.run_sync(self._store, rendered, caller.actor)
+        return await anyio.to_thread.run_sync(self._store, rendered, caller.actor, idem)
 
     async def import_one(
         self,
@@ -671,7 +741,7 @@ class LicenseService:
         pdf = render_license(t, p.values, metadata, str(parts), url)
         return _Rendered(p, parts, number, seal, pdf, digest.hex(), payload, signing_time)
 
-    def _store(self, r: _Rendered, actor: str) -> LicenseView:
+    def _store(self, r: _Rendered, actor: str, idem: _Idempotency | None = None) -> LicenseView:
         assert self.sealer is not None
         p, t = r.prepared, r.prepared.license_type
         box = t.layout.seal
@@ -679,6 +749,27 @@ class LicenseService:
         licence_id = new_id()
         index = holder_index(self.pii, p.holder_kind, p.holder_code)
         with self.db.session() as session:
+            if idem is not None:
+                # First write of the transaction: a concurrent request with the same key waits here
+                # on the unique index until this one commits (or rolls back), then replays it.
+                row_id = new_id()
+                claim = IdempotencyRow(
+                    id=row_id,
+                    caller=idem.caller,
+                    idempotency_key=idem.key,
+                    request_sha256=idem.digest(row_id),
+                    licence_id=licence_id,
+                    created_at=now,
+                )
+                try:
+                    with session.begin_nested():
+                        session.add(claim)
+                        session.flush()
+                except IntegrityError:
+                    prior = self._replay(idem, session)
+                    if prior is None:  # the other request rolled back after all: try again later
+                        raise IdempotentRequestInProgress("another request with this key is in progress") from None
+                    return prior
             if p.lineage_id is None:
                 lineage = LineageRow(
                     id=new_id(),
@@ -792,7 +883,9 @@ class LicenseService:
                     "previous": row.previous_id,
                 },
             )
-            return self._view(session, row)
+            view = self._view(session, row)
+        metrics.LICENCES_ISSUED.labels(t.type_code).inc()  # counted once committed
+        return view
 
     # -------------------------------------------------------------------------- reading
     def _row(self, session: Session, licence_id: str) -> LicenceRow:

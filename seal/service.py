@@ -35,7 +35,7 @@ from ca.errors import CaError
 from ca.profiles import CaRole
 from ca.service import CaService, ca_id_for, next_counter
 from ca.x509build import IdentityExtensions
-from core import clock
+from core import clock, metrics
 from core.audit import Journal
 from core.blobs import BlobStore
 from core.errors import YwtError
@@ -957,6 +957,7 @@ class SealService:
                 "result": "signed",
             },
         )
+        metrics.SEAL_USES.labels(prep.seal.family, "ok").inc()
         return SignedPdf(
             pdf=signed,
             use_id=use.id,
@@ -986,8 +987,12 @@ class SealService:
             with self.db.session() as session:
                 return self.sign_pdf(session, **kwargs)
         except YwtError as exc:
+            metrics.SEAL_USES.labels("unknown", "denied").inc()
             with self.db.session() as session:
                 self._journal_denial(session, exc, kwargs)
+            raise
+        except Exception:
+            metrics.SEAL_USES.labels("unknown", "error").inc()
             raise
 
     def _journal_denial(self, session: Session, exc: YwtError, kwargs: dict[str, Any]) -> None:

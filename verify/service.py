@@ -23,7 +23,7 @@ from asn1crypto import cms, x509
 from sqlmodel import Session
 
 from ca.service import CaService
-from core import clock
+from core import clock, metrics
 from core.audit import Journal
 from core.db import Database
 from core.settings import Settings
@@ -124,6 +124,7 @@ class VerifyService:
                 target=digest,
                 data={"indication": result, "sub_indication": sub, **data},
             )
+        metrics.VERIFICATION_VERDICTS.labels(kind, result).inc()
 
     def journal_rejected(self, kind: str, data: bytes | str, code: str, actor: str) -> None:
         """Bad input is journaled too (its hash and the problem code), nothing else is stored."""
@@ -178,6 +179,7 @@ class VerifyService:
                     "size": report.size,
                 },
             )
+        metrics.VERIFICATION_VERDICTS.labels("pdf", report.indication.value).inc()
         return report
 
     # --- certificates -------------------------------------------------------------------------

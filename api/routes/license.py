@@ -15,14 +15,14 @@ Who may call what:
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.auth import CurrentPrincipal, Principal
+from api.auth import CurrentPrincipal, Principal, requires
 from api.deps import ServicesDep, SessionDep
 from core.errors import ConfigurationError, Forbidden
 from license import registry
@@ -64,6 +64,7 @@ def _managing_caller(principal: Principal) -> Caller:
     )
 
 
+@requires("license_issuer", scopes=(ISSUE_SCOPE,))
 def managing_caller(principal: CurrentPrincipal) -> Caller:
     return _managing_caller(principal)
 
@@ -80,6 +81,7 @@ def _holder(principal: Principal, licenses: LicenseService, session: Any) -> Hol
     return holder
 
 
+@requires("license_issuer", scopes=(ISSUE_SCOPE,), holder=True)
 def any_caller(principal: CurrentPrincipal, licenses: LicensesDep, session: SessionDep) -> Caller:
     """Issuer client / operator, or a holder reading their own licence."""
     if principal.kind == "user":
@@ -88,6 +90,88 @@ def any_caller(principal: CurrentPrincipal, licenses: LicensesDep, session: Sess
 
 
 ReadingCaller = Annotated[Caller, Depends(any_caller)]
+
+
+# --- the documented shapes (LicenseView.as_dict, page of them); responses are built from the views --
+
+class _Party(BaseModel):
+    code: str
+    name: str
+
+
+class _Holder(BaseModel):
+    kind: str = Field(description="person | entity")
+    name: str
+    code: str = Field(description="masked citizen ID number or USCC")
+
+
+class _Pdf(BaseModel):
+    sha256: str
+    size: int
+
+
+class _Qr(BaseModel):
+    payload: str
+    url: str
+
+
+class _Seal(BaseModel):
+    id: str
+    name: str
+
+
+class LicenceOut(BaseModel):
+    """A licence version (ID numbers masked; status effective as of today)."""
+
+    id: str
+    lineage_id: str
+    identifier: str = Field(description="1.2.156.3005.2.<type>.<issuer USCC>.<serial>.<version>.<check>")
+    type_code: str
+    type_name: str
+    template_version: int
+    issuer: _Party
+    serial: str
+    version: int
+    number: str
+    holder: _Holder
+    data: dict[str, Any]
+    issue_date: date
+    valid_from: date
+    valid_to: date | None
+    open_ended: bool
+    status: LicenseStatus
+    status_reason: str | None
+    status_changed_at: datetime
+    superseded_by: str | None
+    previous_id: str | None
+    pdf: _Pdf
+    data_hash: str
+    qr: _Qr
+    seal: _Seal
+    signing_time: datetime
+    digitised: bool
+    created_at: datetime
+
+
+class LicencePageOut(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[LicenceOut]
+
+
+class WalletOut(BaseModel):
+    items: list[LicenceOut]
+
+
+def _doc(model: type[BaseModel], status: int = 200) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": model, "description": model.__doc__ or model.__name__}}
+
+
+LICENCE_DOC = _doc(LicenceOut)
+PDF_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "the sealed licence PDF (X-Licence-Status: its status)"}
+}
 
 
 def _pdf_response(pdf: bytes, filename: str, status: LicenseStatus) -> Response:
@@ -135,6 +219,7 @@ def get_type(session: SessionDep, type_code: str, version: int | None = None) ->
     return {"version": info.version, "active": info.active, "builtin": info.builtin, **info.license_type.to_dict()}
 
 
+@requires("license_issuer")
 def _type_operator(principal: CurrentPrincipal) -> Principal:
     if principal.kind == "operator" and OPERATOR_ROLES & principal.roles:
         return principal
@@ -191,14 +276,25 @@ class IssueIn(BaseModel):
     issuer_code: str | None = Field(default=None, max_length=40, description="operators only")
 
 
-@router.post("/licenses", status_code=201)
-async def issue(licenses: LicensesDep, caller: ManagingCaller, body: IssueIn) -> JSONResponse:
-    """Issue a licence: validate, render, QR, seal (certification, B-T), store, journal."""
-    view = await licenses.issue(caller, body.type_code, body.data, issuer_code=body.issuer_code)
-    return _out(view, 201)
+@router.post("/licenses", status_code=201, response_class=JSONResponse, responses=_doc(LicenceOut, 201))
+async def issue(
+    licenses: LicensesDep,
+    caller: ManagingCaller,
+    body: IssueIn,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> JSONResponse:
+    """Issue a licence: validate, render, QR, seal (certification, B-T), store, journal. Same
+    ``Idempotency-Key`` + same request: the licence issued the first time (``Idempotent-Replayed:
+    true``), never a second; same key + another request: 422."""
+    view = await licenses.issue(
+        caller, body.type_code, body.data, issuer_code=body.issuer_code, idempotency_key=idempotency_key
+    )
+    resp = _out(view, 201)
+    resp.headers["Idempotent-Replayed"] = "true" if view.replayed else "false"
+    return resp
 
 
-@router.get("/licenses")
+@router.get("/licenses", response_class=JSONResponse, responses=_doc(LicencePageOut))
 def search(
     licenses: LicensesDep,
     session: SessionDep,
@@ -213,7 +309,7 @@ def search(
     digitised: bool | None = None,
     current_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> JSONResponse:
     """The issuer's licences (operators: any issuer), filtered. To find a holder's licences use
     ``POST /license/v1/licenses/search``: an ID number never goes into a URL (and its logs)."""
@@ -245,10 +341,10 @@ class SearchIn(BaseModel):
     digitised: bool | None = None
     current_only: bool = False
     limit: int = Field(default=50, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=10**9)
 
 
-@router.post("/licenses/search")
+@router.post("/licenses/search", response_class=JSONResponse, responses=_doc(LicencePageOut))
 def search_post(licenses: LicensesDep, session: SessionDep, caller: ManagingCaller, body: SearchIn) -> JSONResponse:
     """Search with the criteria in the body, including the holder's code (found by its keyed hash)."""
     return _page(licenses.search(session, caller, SearchFilters(**body.model_dump())))
@@ -261,12 +357,12 @@ def _page(page: Any) -> JSONResponse:
     )
 
 
-@router.get("/licenses/{licence_id}")
+@router.get("/licenses/{licence_id}", response_class=JSONResponse, responses=_doc(LicenceOut))
 def get_licence(licenses: LicensesDep, session: SessionDep, caller: ReadingCaller, licence_id: str) -> JSONResponse:
     return _out(licenses.get(session, caller, licence_id))
 
 
-@router.get("/licenses/{licence_id}/pdf")
+@router.get("/licenses/{licence_id}/pdf", response_class=Response, responses=PDF_DOC)
 def get_pdf(licenses: LicensesDep, session: SessionDep, caller: ReadingCaller, licence_id: str) -> Response:
     doc = licenses.pdf(session, caller, licence_id)
     return _pdf_response(doc.pdf, doc.filename, doc.status)
@@ -300,19 +396,31 @@ def _change(action: str) -> Any:
     return route
 
 
-router.post("/licenses/{licence_id}/revoke")(_change("revoke"))
-router.post("/licenses/{licence_id}/suspend")(_change("suspend"))
-router.post("/licenses/{licence_id}/resume")(_change("resume"))
+router.post("/licenses/{licence_id}/revoke", response_class=JSONResponse, responses=LICENCE_DOC)(_change("revoke"))
+router.post("/licenses/{licence_id}/suspend", response_class=JSONResponse, responses=LICENCE_DOC)(_change("suspend"))
+router.post("/licenses/{licence_id}/resume", response_class=JSONResponse, responses=LICENCE_DOC)(_change("resume"))
 
 
 class CorrectIn(BaseModel):
     data: dict[str, Any]
 
 
-@router.post("/licenses/{licence_id}/correct", status_code=201)
-async def correct(licenses: LicensesDep, caller: ManagingCaller, licence_id: str, body: CorrectIn) -> JSONResponse:
-    """Issue the corrected version (+1); the old one becomes superseded."""
-    return _out(await licenses.correct(caller, licence_id, body.data), 201)
+@router.post(
+    "/licenses/{licence_id}/correct", status_code=201, response_class=JSONResponse, responses=_doc(LicenceOut, 201)
+)
+async def correct(
+    licenses: LicensesDep,
+    caller: ManagingCaller,
+    licence_id: str,
+    body: CorrectIn,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> JSONResponse:
+    """Issue the corrected version (+1); the old one becomes superseded. ``Idempotency-Key`` as
+    for issuance: a retry returns the version the first request made."""
+    view = await licenses.correct(caller, licence_id, body.data, idempotency_key=idempotency_key)
+    resp = _out(view, 201)
+    resp.headers["Idempotent-Replayed"] = "true" if view.replayed else "false"
+    return resp
 
 
 # -------------------------------------------------------------------------------------- wallet
@@ -325,7 +433,7 @@ def wallet_holder(principal: CurrentPrincipal, licenses: LicensesDep, session: S
 WalletHolder = Annotated[HolderRef, Depends(wallet_holder)]
 
 
-@router.get("/wallet")
+@router.get("/wallet", response_class=JSONResponse, responses=_doc(WalletOut))
 def wallet(
     licenses: LicensesDep, session: SessionDep, holder: WalletHolder, include_history: bool = False
 ) -> JSONResponse:
@@ -334,12 +442,12 @@ def wallet(
     return JSONResponse({"items": [v.as_dict() for v in items]}, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/wallet/{licence_id}")
+@router.get("/wallet/{licence_id}", response_class=JSONResponse, responses=_doc(LicenceOut))
 def wallet_item(licenses: LicensesDep, session: SessionDep, holder: WalletHolder, licence_id: str) -> JSONResponse:
     return _out(licenses.get(session, Caller(actor="holder", holder=holder), licence_id))
 
 
-@router.get("/wallet/{licence_id}/pdf")
+@router.get("/wallet/{licence_id}/pdf", response_class=Response, responses=PDF_DOC)
 def wallet_pdf(licenses: LicensesDep, session: SessionDep, holder: WalletHolder, licence_id: str) -> Response:
     doc = licenses.pdf(session, Caller(actor="holder", holder=holder), licence_id)
     return _pdf_response(doc.pdf, doc.filename, doc.status)
@@ -406,7 +514,7 @@ def shared(licenses: LicensesDep, request: Request, token: str) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/shared/{token}/pdf")
+@router.get("/shared/{token}/pdf", response_class=Response, responses=PDF_DOC)
 def shared_pdf(licenses: LicensesDep, request: Request, token: str) -> Response:
     got = Shares(licenses).access(token, want_pdf=True, requester=_requester(request))
     assert got.pdf is not None

@@ -9,10 +9,11 @@ import io
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import ServicesDep
+from api.ratelimit import LOGIN_LIMIT
 from api.web import (
     SESSION_COOKIE,
     check_csrf,
@@ -59,7 +60,7 @@ async def login_form(request: Request, services: ServicesDep, next: str | None =
     )
 
 
-@router.post("/login", response_model=None)
+@router.post("/login", dependencies=[Depends(LOGIN_LIMIT)], response_model=None)
 async def login_submit(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next") or ""))
@@ -83,7 +84,7 @@ async def login_submit(request: Request, services: ServicesDep) -> Response:
     )
 
 
-@router.post("/login/totp", response_model=None)
+@router.post("/login/totp", dependencies=[Depends(LOGIN_LIMIT)], response_model=None)
 async def login_totp(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next") or ""))
@@ -109,7 +110,7 @@ async def sms_form(request: Request, services: ServicesDep, next: str | None = N
     return page(request, services, "login_sms.html", next=safe_next(next), sent=False, error=None)
 
 
-@router.post("/login/sms/send", response_model=None)
+@router.post("/login/sms/send", dependencies=[Depends(LOGIN_LIMIT)], response_model=None)
 async def sms_send(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next") or ""))
@@ -124,7 +125,7 @@ async def sms_send(request: Request, services: ServicesDep) -> Response:
     return page(request, services, "login_sms.html", next=target, ticket=ticket, masked=masked, sent=True, error=None)
 
 
-@router.post("/login/sms", response_model=None)
+@router.post("/login/sms", dependencies=[Depends(LOGIN_LIMIT)], response_model=None)
 async def sms_login(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next") or ""))
@@ -193,7 +194,7 @@ async def register_form(request: Request, services: ServicesDep, next: str | Non
     return page(request, services, "register.html", next=safe_next(next), values={}, error=None)
 
 
-@router.post("/register", response_model=None)
+@router.post("/register", dependencies=[Depends(LOGIN_LIMIT)], response_model=None)
 async def register_start(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next") or ""))
@@ -209,7 +210,7 @@ async def register_start(request: Request, services: ServicesDep) -> Response:
     return page(request, services, "register_confirm.html", ticket=ticket, view=view, next=target, error=None)
 
 
-@router.post("/register/confirm", response_model=None)
+@router.post("/register/confirm", dependencies=[Depends(LOGIN_LIMIT)], response_model=None)
 async def register_confirm(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     target = safe_next(str(form.get("next") or ""))

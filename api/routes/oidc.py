@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from api.deps import ServicesDep, SessionDep
 from api.problems import TYPE_PREFIX
+from api.ratelimit import LOGIN_LIMIT, TOKEN_LIMIT
 from api.web import SESSION_COOKIE, check_csrf, clear_session, current_session, error_page, in_db, page, redirect
 from core.errors import Unauthenticated, YwtError
 from identity.clients import AuthMethod, ClientAuth
@@ -26,6 +27,32 @@ from identity.login import LoginFailed
 from identity.oidc import AuthorizationError, Decision, IssueCode, LoginRequired
 
 router = APIRouter(tags=["oidc"])
+
+#: Endpoints a browser visits (authorization, step-up and logout pages: HTML and redirects) stay out
+#: of the OpenAPI document like the login pages; OIDC discovery names the protocol's endpoints.
+BROWSER_PAGE: Final = False
+
+JWKS_SCHEMA: Final = {
+    "type": "object",
+    "required": ["keys"],
+    "properties": {
+        "keys": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kty", "kid"],
+                "properties": {
+                    "kty": {"type": "string", "enum": ["RSA", "EC"]},
+                    "kid": {"type": "string"},
+                    "use": {"type": "string"},
+                    "alg": {"type": "string"},
+                    "crv": {"type": "string"},
+                    "x5c": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
 
 FORM: Final = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES: Final = 64 * 1024
@@ -83,7 +110,11 @@ def discovery(services: ServicesDep) -> JSONResponse:
     return JSONResponse(services.identity.discovery(), headers={"Cache-Control": "max-age=300"})
 
 
-@router.get("/oauth2/jwks")
+@router.get(
+    "/oauth2/jwks",
+    response_class=Response,
+    responses={200: {"content": {"application/jwk-set+json": {"schema": JWKS_SCHEMA}}, "description": "JWK Set"}},
+)
 def jwks(services: ServicesDep, session: SessionDep) -> JSONResponse:
     """Our token-signing keys (RFC 7517 §5): RSA, EC P-256 and SM2 (``kty`` EC, ``crv`` SM2), with x5c."""
     return JSONResponse(
@@ -93,7 +124,7 @@ def jwks(services: ServicesDep, session: SessionDep) -> JSONResponse:
     )
 
 
-@router.post("/oauth2/token", response_model=None)
+@router.post("/oauth2/token", dependencies=[Depends(TOKEN_LIMIT)], response_model=None)
 async def token(request: Request, services: ServicesDep) -> JSONResponse:
     """Token endpoint (RFC 6749 §3.2): client_credentials, authorization_code, refresh_token."""
     try:
@@ -153,19 +184,19 @@ async def _authorize(request: Request, services: ServicesDep, pairs: list[tuple[
     return _decision_response(request, services, decision)
 
 
-@router.get("/oauth2/authorize", response_model=None)
+@router.get("/oauth2/authorize", response_model=None, include_in_schema=BROWSER_PAGE)
 async def authorize(request: Request, services: ServicesDep) -> Response:
     """Authorization endpoint: code flow with PKCE (S256), exact redirect_uri, prompt, max_age, acr_values."""
     return await _authorize(request, services, request.query_params.multi_items())
 
 
-@router.post("/oauth2/authorize", response_model=None)
+@router.post("/oauth2/authorize", response_model=None, include_in_schema=BROWSER_PAGE)
 async def authorize_post(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     return await _authorize(request, services, [(k, str(v)) for k, v in form.multi_items()])
 
 
-@router.get("/oauth2/authorize/resume", response_model=None)
+@router.get("/oauth2/authorize/resume", response_model=None, include_in_schema=BROWSER_PAGE)
 async def authorize_resume(request: Request, services: ServicesDep, req: str = "") -> Response:
     """Continue a paused authorization request after login or step-up."""
     ps = await current_session(request, services)
@@ -215,12 +246,14 @@ async def _stepup_page(
     return page(request, services, "stepup.html", status, **ctx)
 
 
-@router.get("/login/stepup", response_class=HTMLResponse)
+@router.get("/login/stepup", response_class=HTMLResponse, include_in_schema=BROWSER_PAGE)
 async def stepup(request: Request, services: ServicesDep, req: str = "") -> Response:
     return await _stepup_page(request, services, req)
 
 
-@router.post("/login/stepup/send", response_model=None)
+@router.post(
+    "/login/stepup/send", dependencies=[Depends(LOGIN_LIMIT)], response_model=None, include_in_schema=BROWSER_PAGE
+)
 async def stepup_send(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     ticket = str(form.get("req") or "")
@@ -235,7 +268,9 @@ async def stepup_send(request: Request, services: ServicesDep) -> Response:
     return await _stepup_page(request, services, ticket, sent=True)
 
 
-@router.post("/login/stepup", response_model=None)
+@router.post(
+    "/login/stepup", dependencies=[Depends(LOGIN_LIMIT)], response_model=None, include_in_schema=BROWSER_PAGE
+)
 async def stepup_submit(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     ticket = str(form.get("req") or "")
@@ -257,7 +292,9 @@ async def stepup_submit(request: Request, services: ServicesDep) -> Response:
     return redirect("/oauth2/authorize/resume?" + urllib.parse.urlencode({"req": ticket}))
 
 
-@router.post("/login/stepup/verify", response_model=None)
+@router.post(
+    "/login/stepup/verify", dependencies=[Depends(LOGIN_LIMIT)], response_model=None, include_in_schema=BROWSER_PAGE
+)
 async def stepup_verify(request: Request, services: ServicesDep) -> Response:
     """Raise the account's level during sign-in (telecom-3, bank-card-4, face match)."""
     form = await request.form()
@@ -386,18 +423,18 @@ def _logout_ctx(info: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
     }
 
 
-@router.get("/oauth2/logout", response_model=None)
+@router.get("/oauth2/logout", response_model=None, include_in_schema=BROWSER_PAGE)
 async def logout(request: Request, services: ServicesDep) -> Response:
     return await _logout(request, services, request.query_params.multi_items())
 
 
-@router.post("/oauth2/logout", response_model=None)
+@router.post("/oauth2/logout", response_model=None, include_in_schema=BROWSER_PAGE)
 async def logout_post(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     return await _logout(request, services, [(k, str(v)) for k, v in form.multi_items() if k != "csrf"])
 
 
-@router.post("/oauth2/logout/confirm", response_model=None)
+@router.post("/oauth2/logout/confirm", response_model=None, include_in_schema=BROWSER_PAGE)
 async def logout_confirm(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     try:

@@ -11,8 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
 from pydantic import BaseModel, Field
 
-from api.auth import CurrentPrincipal, Principal, RequireRoles, RequireScopes
+from api.auth import CurrentPrincipal, Principal, RequireRoles, RequireScopes, requires
 from api.deps import ServicesDep, SessionDep
+from api.ratelimit import SEAL_LIMIT
 from core.errors import Forbidden
 from keys import Family
 from seal.domain import GrantInfo, SealApplication, SealInfo, SealStatus, SealType
@@ -141,12 +142,23 @@ def _client_key(p: Principal) -> str:
     return p.client_id or p.subject
 
 
+@requires("seal_manager", scopes=("seal:sign",))
+def seal_reader(principal: CurrentPrincipal) -> Principal:
+    """Seal managers read every seal; a client with ``seal:sign`` reads the seals granted to it."""
+    if _is_manager(principal) or "seal:sign" in principal.scopes:
+        return principal
+    raise Forbidden("reading seals needs the seal_manager role or the seal:sign scope", required=["seal:sign"])
+
+
+SealReader = Annotated[Principal, Depends(seal_reader)]
+
+
 # ---------------------------------------------------------------------------------- seals
 
 
 @router.get("/seals")
 def list_seals(
-    principal: CurrentPrincipal,
+    principal: SealReader,
     services: ServicesDep,
     session: SessionDep,
     owner_uscc: Annotated[str | None, Query(max_length=18)] = None,
@@ -155,12 +167,10 @@ def list_seals(
     """Seal managers see every seal; a client with ``seal:sign`` sees the seals granted to it."""
     if _is_manager(principal):
         seals = services.seal.list_seals(session, owner_uscc=owner_uscc, status=status)
-    elif "seal:sign" in principal.scopes:
+    else:
         seals = services.seal.list_seals(
             session, owner_uscc=owner_uscc, status=status, client_id=_client_key(principal)
         )
-    else:
-        raise Forbidden("listing seals needs the seal_manager role or the seal:sign scope", required=["seal:sign"])
     return [_seal_out(s) for s in seals]
 
 
@@ -172,7 +182,7 @@ def apply_for_seal(body: SealApplyIn, principal: SealManager, services: Services
 
 
 @router.get("/seals/{seal_id}")
-def get_seal(seal_id: str, principal: CurrentPrincipal, services: ServicesDep, session: SessionDep) -> SealOut:
+def get_seal(seal_id: str, principal: SealReader, services: ServicesDep, session: SessionDep) -> SealOut:
     if _is_manager(principal):
         return _seal_out(services.seal.get(session, seal_id))
     granted = services.seal.list_seals(session, client_id=_client_key(principal))
@@ -290,6 +300,7 @@ def revoke_grant(grant_id: str, principal: SealManager, services: ServicesDep, s
 
 @router.post(
     "/sign",
+    dependencies=[Depends(SEAL_LIMIT)],
     response_class=Response,
     responses={
         200: {

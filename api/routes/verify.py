@@ -14,17 +14,18 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep, SessionDep
+from api.ratelimit import VERIFY_LIMIT
 from core.errors import ConfigurationError, InvalidInput
 from verify.errors import EmptyInput
-from verify.report import DocumentReport
+from verify.report import DocumentReport, Indication
 from verify.service import VerifyService
 
-router = APIRouter(prefix="/verify/v1", tags=["verify"])
+router = APIRouter(prefix="/verify/v1", tags=["verify"], dependencies=[Depends(VERIFY_LIMIT)])
 trust_router = APIRouter(prefix="/pki", tags=["pki"])
 
 JOSE = "application/jose"
@@ -48,6 +49,52 @@ def parse_at(value: str | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+class CheckOut(BaseModel):
+    name: str
+    status: str = Field(description="passed | failed | indeterminate | warning | skipped")
+    message: str
+    message_zh: str
+    sub_indication: str | None
+
+
+class SignatureOut(BaseModel):
+    field_name: str
+    indication: Indication
+    sub_indication: str | None
+    summary_zh: str
+    summary_en: str
+    signer: dict[str, Any] | None
+    seal: dict[str, Any] | None
+    signing_time: datetime | None
+    timestamp_time: datetime | None
+    coverage: str | None
+    modification: str | None
+    algorithm: str | None
+    revision: int | None
+    ours: bool
+    checks: list[CheckOut]
+
+
+class ReportOut(BaseModel):
+    """ETSI EN 319 102-1 validation report: the overall indication, the document checks and each
+    signature's; ``details`` depends on ``kind`` (the licence for a QR code, the path for a certificate)."""
+
+    kind: str = Field(description="pdf | qr | token | certificate | ses")
+    indication: Indication
+    sub_indication: str | None
+    summary_zh: str
+    summary_en: str
+    sha256: str
+    size: int
+    validation_time: datetime
+    checks: list[CheckOut]
+    signatures: list[SignatureOut]
+    details: dict[str, Any]
+
+
+REPORT_DOC: dict[int | str, dict[str, Any]] = {200: {"model": ReportOut, "description": "the validation report"}}
+
+
 def report_response(report: DocumentReport) -> JSONResponse:
     return JSONResponse(report.as_dict())
 
@@ -58,7 +105,7 @@ def _read(upload: UploadFile | None, what: str) -> bytes:
     return upload.file.read()
 
 
-@router.post("/pdf", response_class=JSONResponse)
+@router.post("/pdf", response_class=JSONResponse, responses=REPORT_DOC)
 def verify_pdf(
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="the signed PDF")],
@@ -88,7 +135,7 @@ def _pem_or_b64(text: str) -> bytes:
         raise InvalidInput("the certificate must be PEM or base64 DER") from None
 
 
-@router.post("/certificate", response_class=JSONResponse)
+@router.post("/certificate", response_class=JSONResponse, responses=REPORT_DOC)
 def verify_certificate(services: ServicesDep, body: CertificateIn) -> JSONResponse:
     """Path validation (RFC 5280 §6) and revocation against the trust list."""
     return report_response(
@@ -100,7 +147,7 @@ def verify_certificate(services: ServicesDep, body: CertificateIn) -> JSONRespon
     )
 
 
-@router.post("/ses", response_class=JSONResponse)
+@router.post("/ses", response_class=JSONResponse, responses=REPORT_DOC)
 def verify_ses(
     services: ServicesDep,
     ses: Annotated[UploadFile, File(description="GB/T 38540 / GM/T 0031 SES_Signature, DER or base64")],
@@ -117,7 +164,7 @@ class QrIn(BaseModel):
     at: str | None = None
 
 
-@router.post("/qr", response_class=JSONResponse)
+@router.post("/qr", response_class=JSONResponse, responses=REPORT_DOC)
 async def verify_qr(request: Request, services: ServicesDep) -> JSONResponse:
     """A licence QR code: JSON ``{"payload": text}`` or multipart ``image`` (PNG/JPEG photo,
     decoded server-side). The signature offline against the trust list, then the live status."""
@@ -151,7 +198,7 @@ class TokenIn(BaseModel):
     at: str | None = None
 
 
-@router.post("/token", response_class=JSONResponse)
+@router.post("/token", response_class=JSONResponse, responses=REPORT_DOC)
 def verify_token(services: ServicesDep, body: TokenIn) -> JSONResponse:
     """A token of ours or of an IdP on the trust list (national IdP): signature with the
     issuer's JWKS, times, audience, and for ours the deny list."""

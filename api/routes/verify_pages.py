@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import ServicesDep, SessionDep
 from api.pages import render, templates
 from api.problems import status_for
+from api.ratelimit import VERIFY_LIMIT
 from api.routes.verify import parse_at, verifier
 from api.web import CsrfFailed, check_csrf, page, zh_error
 from core.errors import YwtError
@@ -90,7 +91,7 @@ def verify_page(request: Request, services: ServicesDep) -> HTMLResponse:
     return page(request, services, "verify.html")
 
 
-@router.post("/verify", response_class=HTMLResponse)
+@router.post("/verify", dependencies=[Depends(VERIFY_LIMIT)], response_class=HTMLResponse)
 async def verify_upload(
     request: Request,
     services: ServicesDep,
@@ -131,7 +132,7 @@ def seal_image(seal_id: str, services: ServicesDep, session: SessionDep) -> Resp
     )
 
 
-@router.get("/v/{payload:path}", response_class=HTMLResponse)
+@router.get("/v/{payload:path}", dependencies=[Depends(VERIFY_LIMIT)], response_class=HTMLResponse)
 def qr_landing(payload: str, request: Request, services: ServicesDep) -> HTMLResponse:
     """The page a phone opens from a licence QR code: verdict first, then the licence."""
     try:

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from core import clock
+from core import clock, metrics
 from core.errors import ConfigurationError, YwtError
 from identity.errors import SourceUnavailable, UnavailableReason
 from identity.sources.base import (
@@ -179,7 +179,11 @@ class SourceGuard:
 
     async def call(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         """Await ``call()``; turn every way of not getting an answer into ``SourceUnavailable``."""
-        probe = self.breaker.admit()
+        try:
+            probe = self.breaker.admit()
+        except SourceUnavailable as exc:
+            metrics.SOURCE_FAILURES.labels(str(self.source), exc.reason.value).inc()
+            raise
         try:
             async with asyncio.timeout(self.policy.timeout):
                 result = await call()
@@ -205,6 +209,7 @@ class SourceGuard:
         self, operation: str, probe: bool, reason: UnavailableReason, detail: str | None = None
     ) -> SourceUnavailable:
         self.breaker.failed(probe)
+        metrics.SOURCE_FAILURES.labels(str(self.source), reason.value).inc()
         logger.warning(
             "base-data source %s: %s gave no answer (%s%s)",
             self.source,
