@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.container import Services
 from api.pages import render
 from core.errors import Forbidden, YwtError
+from identity.operators import Role
 from identity.sessions import ProviderSession
 
 SESSION_COOKIE: Final = "ywt_session"
@@ -204,7 +205,8 @@ _install_filters()
 
 # -- who is at the browser (portal pages) ----------------------------------------------------------
 
-OPERATOR_ROLES: Final = ("seal_manager", "license_issuer", "client_manager", "auditor", "administrator")
+#: every operator role of identity/operators.py (the console home admits any of them)
+OPERATOR_ROLES: Final = frozenset(role.value for role in Role)
 
 
 class PortalUser:
@@ -230,7 +232,7 @@ class PortalUser:
 
     @property
     def is_operator(self) -> bool:
-        return bool(self.roles & set(OPERATOR_ROLES))
+        return bool(self.roles & OPERATOR_ROLES)
 
 
 async def portal_user(request: Request, services: Services) -> PortalUser | None:

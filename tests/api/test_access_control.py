@@ -21,10 +21,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Access, route_access
+from api.routes.console_pages import SECTIONS
 from identity import operators
 from identity.operators import Role
 from tests.identity.oauth_helpers import client_token
 from tests.identity.oidc_helpers import Flow, rp_client, tokens
+from tests.identity.web_helpers import login
 
 # Routes open to anyone, or authenticating by their own protocol (OAuth client authentication,
 # login forms and sessions, share tokens, bearer tokens of any kind at userinfo).
@@ -91,6 +93,20 @@ PUBLIC = {
     ("GET", "/logout"),
     ("POST", "/logout"),
     ("GET", "/dev/outbox"),  # not mounted in production (tests/identity)
+    ("POST", "/account/sessions/{sid}/end"),  # the logged-in person's own sessions
+    ("GET", "/license/shared/{token}"),  # the share token is the credential (tests/portal)
+    ("GET", "/license/shared/{token}/pdf"),
+}
+
+# Pages for the person logged in (session cookie): the wallet, acting for a company they are an
+# authorised agent of, shares (tests/portal).
+HOLDER_PAGES = {
+    ("GET", "/license/wallet"),
+    ("POST", "/license/wallet/act-as"),
+    ("GET", "/license/wallet/{licence_id}"),
+    ("GET", "/license/wallet/{licence_id}/pdf"),
+    ("POST", "/license/wallet/{licence_id}/share"),
+    ("POST", "/license/wallet/shares/{share_id}/revoke"),
 }
 
 # Machine clients by scope (the seal API of approval systems); any authenticated caller for
@@ -150,7 +166,7 @@ def test_every_route_is_classified(app: Any) -> None:
     """A route is public, for clients, for holders, or declares the operator roles it checks."""
     routes = _routes(app)
     assert len(routes) > 90
-    classified = PUBLIC | CLIENT | HOLDER
+    classified = PUBLIC | CLIENT | HOLDER | HOLDER_PAGES | {(m, p) for m, p, _ in _console_routes(app)}
     unclassified = [(m, p) for m, p, r in routes if (m, p) not in classified and route_access(r) is None]
     assert not unclassified, f"routes with neither a classification nor a role check: {unclassified}"
     both = [(m, p) for m, p, r in routes if (m, p) in classified and route_access(r) is not None]
@@ -161,6 +177,59 @@ def test_every_route_is_classified(app: Any) -> None:
     # every role that exists is needed by some route (least privilege: no role without a purpose)
     used = set().union(*(a.roles for _, _, a in _operator_routes(app)))
     assert used == {r.value for r in ALL_ROLES} - {Role.ADMINISTRATOR.value}
+
+
+def _console_routes(app: Any) -> list[tuple[str, str, str | None]]:
+    """The operator console's pages (session login, not bearer tokens): each belongs to the section
+    its path names, whose role ``console_pages.SECTIONS`` declares; the console home needs any
+    operator role. A console route outside every section fails here."""
+    out: list[tuple[str, str, str | None]] = []
+    for method, path, _ in _routes(app):
+        if path == "/console":
+            out.append((method, path, None))
+        elif path.startswith("/console/"):
+            section = path.split("/")[2]
+            assert section in SECTIONS, f"console route {method} {path} is in no section of console_pages.SECTIONS"
+            out.append((method, path, section))
+    return out
+
+
+ROLE_DENIED = "您没有执行此操作的权限"
+
+
+def test_console_pages_each_role_denied_what_it_does_not_hold(app: Any, services: Any) -> None:
+    """Every console page and form, for anonymous, a citizen and an operator of each role logged in
+    through the login form: the role check comes before CSRF and before any lookup."""
+    routes = _console_routes(app)
+    assert len(routes) >= 15
+    with TestClient(app) as anon:
+        for method, path, _ in routes:
+            resp = anon.request(method, _concrete(path), follow_redirects=False)
+            assert resp.status_code == 303 and "/login?next=" in resp.headers["location"], (method, path)
+    from api.demo import CITIZEN_PASSWORD, CITIZEN_USER
+
+    people: list[tuple[str, str, Role | None]] = [(CITIZEN_USER, CITIZEN_PASSWORD, None)]
+    for role in ALL_ROLES:
+        name = f"page-{role.value.replace('_', '-')}"
+        with services.db.session() as s:
+            operators.create_operator(s, services.journal, name, OPERATOR_PASSWORD, {role}, actor="test")
+        people.append((name, OPERATOR_PASSWORD, role))
+    denied = admitted = 0
+    for user, password, role in people:
+        with TestClient(app) as browser:
+            assert login(browser, user, password).status_code == 303
+            for method, path, section in routes:
+                resp = browser.request(method, _concrete(path), follow_redirects=False)
+                assert resp.status_code < 500, (user, method, path, resp.text[:300])
+                needed = None if section is None else SECTIONS[section][0]
+                ok = role is not None and (role == Role.ADMINISTRATOR or needed is None or role.value == needed)
+                if ok:
+                    assert ROLE_DENIED not in resp.text, (user, method, path)
+                    admitted += 1
+                else:
+                    assert resp.status_code == 403 and ROLE_DENIED in resp.text, (user, method, path, resp.status_code)
+                    denied += 1
+    assert denied > admitted
 
 
 class Tokens:
