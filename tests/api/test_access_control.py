@@ -225,6 +225,8 @@ def test_console_pages_each_role_denied_what_it_does_not_hold(app: Any, services
                 ok = role is not None and (role == Role.ADMINISTRATOR or needed is None or role.value == needed)
                 if ok:
                     assert ROLE_DENIED not in resp.text, (user, method, path)
+                    if path == "/console" and role == Role.IDENTITY_OFFICER:  # no section: says so
+                        assert "在控制台中没有页面" in resp.text and 'href="/console/' not in resp.text
                     admitted += 1
                 else:
                     assert resp.status_code == 403 and ROLE_DENIED in resp.text, (user, method, path, resp.status_code)
