@@ -535,3 +535,15 @@ def test_hostile_form_input_never_gives_a_500(client: TestClient) -> None:
             )
             assert resp.status_code < 500, (path, value[:20], resp.status_code)
             assert "<script>alert(1)</script>" not in resp.text, path
+
+
+def test_account_page_offers_the_l3_checks_only_below_l3(client: TestClient) -> None:
+    """The citizen (L2) sees the L3 checks; after the telecom check passes the page says the level is
+    reached and offers no further verification form."""
+    _as(client, CITIZEN_USER, CITIZEN_PASSWORD)
+    page = client.get("/account").text
+    assert any(f["action"] == "/account/verify" for f in forms(page)) and "无需再次核验" not in page
+    done = submit(client, page, "/account/verify", method="telecom3")
+    assert done.status_code == 200 and "当前等级 L3" in done.text, done.text[:2000]
+    again = client.get("/account").text
+    assert "无需再次核验" in again and not any(f["action"] == "/account/verify" for f in forms(again))
