@@ -46,6 +46,7 @@ from core import clock, metrics
 from core.audit import Journal
 from core.blobs import BlobStore
 from core.db import Database
+from core.errors import YwtError
 from core.pii import PiiVault
 from core.settings import Settings
 from identity.numbers import mask_id_number
@@ -429,12 +430,25 @@ class LicenseService:
             prior = await anyio.to_thread.run_sync(self._replay, idem)
             if prior is not None:
                 return prior
-        prepared = await anyio.to_thread.run_sync(
-            lambda: self._prepare(type_code, data, issuer, issue_date=None, digitised=False, verify_holder=True)
+        return await self._make(
+            caller,
+            idem,
+            lambda: self._prepare(type_code, data, issuer, issue_date=None, digitised=False, verify_holder=True),
         )
-        prepared = await self._check_entities(prepared)
-        rendered = await anyio.to_thread.run_sync(self._render, prepared, caller.actor)
-        return await anyio.to_thread.run_sync(self._store, rendered, caller.actor, idem)
+
+    async def _make(self, caller: Caller, idem: _Idempotency | None, prepare: Callable[[], _Prepared]) -> LicenseView:
+        """Prepare, render, seal and store. With an Idempotency-Key, a domain error (the licence
+        number now taken, the licence now superseded, ...) caused by a racing identical request
+        that has completed in the meantime yields that request's licence instead of the error."""
+        try:
+            prepared = await anyio.to_thread.run_sync(prepare)
+            prepared = await self._check_entities(prepared)
+            rendered = await anyio.to_thread.run_sync(self._render, prepared, caller.actor)
+            return await anyio.to_thread.run_sync(self._store, rendered, caller.actor, idem)
+        except YwtError:
+            if idem is not None and (prior := await anyio.to_thread.run_sync(self._replay, idem)) is not None:
+                return prior
+            raise
 
     def _replay(self, idem: _Idempotency, session: Session | None = None) -> LicenseView | None:
         """The licence an earlier request with this caller's key issued, if any."""
@@ -468,10 +482,7 @@ class LicenseService:
             prior = await anyio.to_thread.run_sync(self._replay, idem)
             if prior is not None:
                 return prior
-        prepared = await anyio.to_thread.run_sync(lambda: self._prepare_correction(caller, licence_id, data))
-        prepared = await self._check_entities(prepared)
-        rendered = await anyio.to_thread.run_sync(self._render, prepared, caller.actor)
-        return await anyio.to_thread.run_sync(self._store, rendered, caller.actor, idem)
+        return await self._make(caller, idem, lambda: self._prepare_correction(caller, licence_id, data))
 
     async def import_one(
         self,

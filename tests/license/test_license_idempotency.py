@@ -145,3 +145,35 @@ def test_retried_correction_returns_the_version_it_made(licensing: Any, services
     other = correct("fix-1", {"data": food_data("JY21201160050011", premises="别处")})
     assert other.status_code == 422 and other.json()["type"] == "urn:ywt:problem:idempotency-key-reused"
     assert correct(None).status_code == 409  # without a key: the licence is superseded now
+
+
+def test_a_twin_that_completes_mid_request_wins_over_the_error_it_causes(
+    licensing: Any, services: Any, live_server: Any, monkeypatch: Any
+) -> None:
+    """The race the concurrent test can only hit by chance, made certain: a retry looks for its key
+    before the first request has committed (sees nothing), and by the time it checks the licence
+    number the first has committed, so the number is taken. The retry must answer with the first
+    request's licence (201, replayed), not 409 duplicate-number; nothing more is issued."""
+    url, auth = live_server.url, _approval(live_server.url)
+    body = {"type_code": FOOD, "data": food_data("JY21201160050011")}
+    first = _post(url, body, auth, "twin-key")
+    assert first.status_code == 201, first.text
+    before = _counts(services)
+    service = live_server.services.licenses
+    real = service._replay
+    calls: list[int] = []
+
+    def first_look_sees_nothing(idem: Any, session: Any = None) -> Any:
+        calls.append(1)
+        return None if len(calls) == 1 else real(idem, session)
+
+    monkeypatch.setattr(service, "_replay", first_look_sees_nothing)
+    retry = _post(url, body, auth, "twin-key")
+    assert len(calls) >= 2, "the retry did not look for its key again after the error"
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["id"] == first.json()["id"] and retry.headers["idempotent-replayed"] == "true"
+    assert _counts(services) == before
+    # the same race without a key is a plain duplicate number (409), nothing stored
+    dup = _post(url, body, auth, None)
+    assert dup.status_code == 409 and dup.json()["type"] == "urn:ywt:problem:license-duplicate-number"
+    assert _counts(services) == before
