@@ -32,6 +32,7 @@ from core.errors import NotFound, YwtError
 from core.settings import Environment
 from identity.levels import Method
 from identity.login import Established, NeedSecondFactor
+from identity.sessions import ProviderSession
 
 router = APIRouter(include_in_schema=False)
 
@@ -266,15 +267,28 @@ async def account(request: Request, services: ServicesDep) -> Response:
     return await _account_page(request, services)
 
 
-@router.post("/account/verify", response_model=None)
-async def account_verify(request: Request, services: ServicesDep) -> Response:
-    """Level upgrade from the account page (telecom-3, bank-card-4, face image upload)."""
+async def _account_form(request: Request, services: ServicesDep) -> tuple[Any, ProviderSession] | Response:
+    """A form posted from the account page: the form and the session behind it, or the login
+    redirect (no session) or the refusal page (CSRF token missing or wrong)."""
     form = await request.form()
     ps = await current_session(request, services)
     if ps is None:
         return redirect("/login?next=/account")
     try:
         check_csrf(request, services, form)
+    except YwtError as exc:
+        return error_page(request, services, exc, back="/account")
+    return form, ps
+
+
+@router.post("/account/verify", response_model=None)
+async def account_verify(request: Request, services: ServicesDep) -> Response:
+    """Level upgrade from the account page (telecom-3, bank-card-4, face image upload)."""
+    posted = await _account_form(request, services)
+    if isinstance(posted, Response):
+        return posted
+    form, ps = posted
+    try:
         method = Method(str(form.get("method") or ""))
         image = None
         upload = form.get("face_image")
@@ -297,14 +311,10 @@ async def account_verify(request: Request, services: ServicesDep) -> Response:
 
 @router.post("/account/totp/setup", response_model=None)
 async def totp_setup(request: Request, services: ServicesDep) -> Response:
-    form = await request.form()
-    ps = await current_session(request, services)
-    if ps is None:
-        return redirect("/login?next=/account")
-    try:
-        check_csrf(request, services, form)
-    except YwtError as exc:
-        return error_page(request, services, exc, back="/account")
+    posted = await _account_form(request, services)
+    if isinstance(posted, Response):
+        return posted
+    _form, ps = posted
     username = (await in_db(services, lambda s: services.identity.accounts.get(s, ps.account_id))).username
     ticket, secret, uri = services.identity.login.totp_begin(username)
     return await _account_page(request, services, totp_setup={"ticket": ticket, "secret": secret, "qr": _qr(uri)})
@@ -320,12 +330,11 @@ def _qr(uri: str) -> str:
 
 @router.post("/account/totp/confirm", response_model=None)
 async def totp_confirm(request: Request, services: ServicesDep) -> Response:
-    form = await request.form()
-    ps = await current_session(request, services)
-    if ps is None:
-        return redirect("/login?next=/account")
+    posted = await _account_form(request, services)
+    if isinstance(posted, Response):
+        return posted
+    form, ps = posted
     try:
-        check_csrf(request, services, form)
         ok = await in_db(
             services,
             lambda s: services.identity.login.totp_confirm(
@@ -341,12 +350,11 @@ async def totp_confirm(request: Request, services: ServicesDep) -> Response:
 
 @router.post("/account/totp/disable", response_model=None)
 async def totp_disable(request: Request, services: ServicesDep) -> Response:
-    form = await request.form()
-    ps = await current_session(request, services)
-    if ps is None:
-        return redirect("/login?next=/account")
+    posted = await _account_form(request, services)
+    if isinstance(posted, Response):
+        return posted
+    form, ps = posted
     try:
-        check_csrf(request, services, form)
         ok = await in_db(
             services, lambda s: services.identity.login.totp_disable(s, ps.account_id, str(form.get("code") or ""))
         )
@@ -360,14 +368,10 @@ async def totp_disable(request: Request, services: ServicesDep) -> Response:
 @router.post("/account/sessions/{sid}/end", response_model=None)
 async def end_session(request: Request, services: ServicesDep, sid: str) -> Response:
     """Log out another device (one of the account's own sessions)."""
-    form = await request.form()
-    ps = await current_session(request, services)
-    if ps is None:
-        return redirect("/login?next=/account")
-    try:
-        check_csrf(request, services, form)
-    except YwtError as exc:
-        return error_page(request, services, exc, back="/account")
+    posted = await _account_form(request, services)
+    if isinstance(posted, Response):
+        return posted
+    _form, ps = posted
     ended = await in_db(services, lambda s: services.identity.sessions.end_own(s, ps.account_id, sid[:64]))
     if not ended:
         return await _account_page(request, services, 404, error="没有找到该会话。No such session.")

@@ -547,3 +547,22 @@ def test_account_page_offers_the_l3_checks_only_below_l3(client: TestClient) -> 
     assert done.status_code == 200 and "当前等级 L3" in done.text, done.text[:2000]
     again = client.get("/account").text
     assert "无需再次核验" in again and not any(f["action"] == "/account/verify" for f in forms(again))
+
+
+def test_account_forms_without_csrf_are_refused_and_change_nothing(client: TestClient, services: Services) -> None:
+    """Every form of the account page, posted by a logged-in person without the CSRF token (or with
+    a wrong one): the same refusal page, and the account is as it was (level, sessions)."""
+    _as(client, CITIZEN_USER, CITIZEN_PASSWORD)
+    before = client.get("/account").text
+    sid = re.search(r'action="/account/sessions/([^"/]+)/end"', before)
+    paths = ["/account/verify", "/account/totp/setup", "/account/totp/confirm", "/account/totp/disable"]
+    paths.append(f"/account/sessions/{sid.group(1) if sid else 'zz-none'}/end")
+    for path in paths:
+        for data in ({"method": "telecom3", "code": "000000"}, {"csrf": "0" * 64, "method": "telecom3"}):
+            resp = client.post(path, data=data, follow_redirects=False)
+            assert resp.status_code == 403 and "页面已过期或来源不正确" in resp.text, (path, resp.status_code)
+    after = client.get("/account")
+    assert after.status_code == 200 and "当前等级" not in after.text and "无需再次核验" not in after.text
+    assert len(re.findall(r'action="/account/sessions/', after.text)) == len(
+        re.findall(r'action="/account/sessions/', before)
+    )
