@@ -42,6 +42,22 @@ class Conflict(YwtError):
     title = "The request conflicts with the current state"
 
 
+class IdempotencyKeyReused(Conflict):
+    """An ``Idempotency-Key`` this caller already used for a different request
+    (draft-ietf-httpapi-idempotency-key-header §2.7: 422 Unprocessable Content). Domains name
+    what the key was used for in ``used_for``."""
+
+    code: ClassVar[str] = "idempotency-key-reused"
+    title: ClassVar[str] = "The Idempotency-Key was used for a different request"
+    used_for: ClassVar[str] = "another request"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"this Idempotency-Key was already used for {self.used_for}; use a new key for a new request",
+            idempotency_key=key[:80],
+        )
+
+
 class Forbidden(YwtError):
     code = "forbidden"
     title = "Not allowed"

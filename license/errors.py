@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
+from core import errors as core_errors
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, TryLater, YwtError
 
 __all__ = [
@@ -297,18 +298,10 @@ class InvalidQrPayload(LicenseError, InvalidInput):
         super().__init__(detail, reason=reason)
 
 
-class IdempotencyKeyReused(LicenseError, Conflict):
-    """The Idempotency-Key was already used by this caller to issue a different licence
-    (draft-ietf-httpapi-idempotency-key-header §2.7: 422 Unprocessable Content)."""
+class IdempotencyKeyReused(core_errors.IdempotencyKeyReused, LicenseError):
+    """The Idempotency-Key was already used by this caller for a licence with other data (422)."""
 
-    code = "idempotency-key-reused"
-    title = "The Idempotency-Key was used for a different request"
-
-    def __init__(self, key: str) -> None:
-        super().__init__(
-            "this Idempotency-Key was already used to issue a licence with other data; use a new key for a new request",
-            idempotency_key=key[:80],
-        )
+    used_for = "a licence with other data"
 
 
 class IdempotentRequestInProgress(LicenseError, TryLater):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from core import errors as core_errors
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge, TryLater, YwtError
 
 __all__ = [
@@ -302,19 +303,10 @@ class SealNotGranted(SealError, Forbidden):
         )
 
 
-class IdempotencyKeyReused(SealError, Conflict):
-    """The Idempotency-Key was already used by this client for a different request
-    (draft-ietf-httpapi-idempotency-key-header §2.7: 422 Unprocessable Content)."""
+class IdempotencyKeyReused(core_errors.IdempotencyKeyReused, SealError):
+    """The Idempotency-Key was already used by this caller for another document or other parameters (422)."""
 
-    code = "idempotency-key-reused"
-    title = "The Idempotency-Key was used for a different request"
-
-    def __init__(self, key: str) -> None:
-        super().__init__(
-            "this Idempotency-Key was already used with another document or other parameters; "
-            "use a new key for a new request",
-            idempotency_key=key[:80],
-        )
+    used_for = "another document or other parameters"
 
 
 class TimestampUnavailable(SealError, TryLater):
