@@ -22,21 +22,17 @@ for its 2-worker counterpart.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import secrets
 import sys
-import tempfile
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-import sqlalchemy as sa
 
-from bench.common import table
-from deploy.cluster import Cluster, free_port
+from bench.common import cluster_setup, table
+from deploy.cluster import Cluster
 from deploy.load import Kind, Outcome, run_load, seal_kind
 
 ADMIN_PG = os.environ.get("YWT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -143,26 +139,13 @@ def measure(cluster: Cluster, kind: Kind) -> float:
 
 
 def main() -> None:
-    name = f"ywt_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN_PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    db_url = str(sa.make_url(ADMIN_PG).set(database=name))
-    work = Path(tempfile.mkdtemp(prefix="ywt-bench-cluster-"))
-    port = free_port()
-    env = {
-        # the demo world (department, seals, approval client) is refused in production: env "test"
-        "YWT_ENV": "test", "YWT_DEMO": "true", "YWT_HOME": str(work / "home"), "YWT_DATABASE_URL": db_url,
-        "YWT_REDIS_URL": "redis://127.0.0.1:6379/0", "YWT_MASTER_KEY": secrets.token_hex(32),
-        "YWT_BASE_URL": f"http://127.0.0.1:{port}",
-        "YWT_RATE_LIMITS": json.dumps({name: "ip=100000000/60,client=100000000/60"
-                                       for name in ("ocsp", "tsa", "seal", "verify", "token")}),
-    }
     figures: dict[tuple[str, int], float] = {}
     qr_payload = ""
-    try:
+    limits = {name: "ip=100000000/60,client=100000000/60" for name in ("ocsp", "tsa", "seal", "verify", "token")}
+    with cluster_setup(ADMIN_PG, "cluster", limits) as setup:
         for workers in (1, 2):
-            cluster = Cluster(workers=workers, listen_port=port, state=work / f"cluster{workers}", env=env)
+            cluster = Cluster(workers=workers, listen_port=setup.port, state=setup.work / f"cluster{workers}",
+                              env=setup.env)
             with cluster.running(init=workers == 1, demo=True):
                 ocsp_req = _ocsp_request(cluster.url)
                 token = _token(cluster.url)
@@ -180,10 +163,6 @@ def main() -> None:
                 for key, kind in kinds.items():
                     figures[(key, workers)] = measure(cluster, kind)
                     print(f"  {workers} worker(s): {key} {figures[(key, workers)]:.1f}/s", flush=True)
-    finally:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     rows: list[tuple[str, float, float | None, str]] = [
         ("OCSP responses/s, 1 worker + nginx", figures[("ocsp", 1)], figures[("healthz", 1)],
          "GET /healthz, same stack"),

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +47,45 @@ def installation(demo: bool = False) -> Services:
     services = build_services(settings)
     initialise(services, demo=demo)
     return services
+
+
+@dataclass(frozen=True)
+class ClusterSetup:
+    """What a benchmark behind nginx runs on: a throw-away PostgreSQL database, a work directory,
+    the listening port and the workers' environment (demo world, Redis, a fresh master key)."""
+
+    db_url: str
+    work: Path
+    port: int
+    env: dict[str, str]
+
+
+@contextmanager
+def cluster_setup(admin_pg: str, prefix: str, rate_limits: dict[str, str]) -> Iterator[ClusterSetup]:
+    """A :class:`ClusterSetup` whose database is dropped afterwards, also when the run fails.
+    ``YWT_ENV=test``: the demo world (department, seals, approval client) is refused in production."""
+    import sqlalchemy as sa
+
+    from deploy.cluster import free_port
+
+    name = f"ywt_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(admin_pg, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    db_url = str(sa.make_url(admin_pg).set(database=name))
+    work = Path(tempfile.mkdtemp(prefix=f"ywt-bench-{prefix}-"))
+    port = free_port()
+    env = {
+        "YWT_ENV": "test", "YWT_DEMO": "true", "YWT_HOME": str(work / "home"), "YWT_DATABASE_URL": db_url,
+        "YWT_REDIS_URL": "redis://127.0.0.1:6379/0", "YWT_MASTER_KEY": secrets.token_hex(32),
+        "YWT_BASE_URL": f"http://127.0.0.1:{port}", "YWT_RATE_LIMITS": json.dumps(rate_limits),
+    }
+    try:
+        yield ClusterSetup(db_url, work, port, env)
+    finally:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def table(title: str, rows: list[tuple[str, float, float | None, str]]) -> None:

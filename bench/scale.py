@@ -14,18 +14,14 @@ steady and under the kills, against GET /healthz through the same stack measured
 from __future__ import annotations
 
 import os
-import secrets
 import sys
-import tempfile
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import sqlalchemy as sa
 
-from bench.common import table
-from deploy.cluster import Cluster, free_port
+from bench.common import cluster_setup, table
+from deploy.cluster import Cluster
 from deploy.load import Kind, Outcome, run_load
 
 ADMIN_PG = os.environ.get("YWT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -35,34 +31,18 @@ TOTAL = int(os.environ.get("YWT_SCALE_REQUESTS", "2000"))
 def main() -> None:
     from tests.ops.test_deploy import scale_run
 
-    name = f"ywt_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN_PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    db_url = str(sa.make_url(ADMIN_PG).set(database=name))
-    work = Path(tempfile.mkdtemp(prefix="ywt-bench-scale-"))
-    port = free_port()
-    env = {
-        "YWT_ENV": "test", "YWT_DEMO": "true", "YWT_HOME": str(work / "home"), "YWT_DATABASE_URL": db_url,
-        "YWT_REDIS_URL": "redis://127.0.0.1:6379/0", "YWT_MASTER_KEY": secrets.token_hex(32),
-        "YWT_BASE_URL": f"http://127.0.0.1:{port}",
-        "YWT_RATE_LIMITS": '{"seal": "ip=100000000/60,client=100000000/60", "token": "off"}',
-    }
-    cluster = Cluster(workers=2, listen_port=port, state=work / "cluster", env=env)
-    try:
+    limits = {"seal": "ip=100000000/60,client=100000000/60", "token": "off"}
+    with cluster_setup(ADMIN_PG, "scale", limits) as setup:
+        cluster = Cluster(workers=2, listen_port=setup.port, state=setup.work / "cluster", env=setup.env)
         with cluster.running(demo=True):
             healthz = Kind("healthz", 1.0,
                            lambda h: Outcome((r := h.get("/healthz")).status_code, r.status_code == 200))
             base = run_load(cluster.url, [healthz], clients=8, total=None, seconds=4).throughput()
-            out = scale_run(cluster, db_url, work / "home", total=TOTAL)
+            out = scale_run(cluster, setup.db_url, setup.work / "home", total=TOTAL)
         r = cluster.ywt("audit", "verify", check=False)
         if r.returncode != 0:
             raise SystemExit(f"audit verify failed:\n{r.stdout}{r.stderr}")
         print(r.stdout.strip())
-    finally:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     steady, crash = out["steady"], out["crash"]
     print(f"steady: {steady.total} requests in {steady.seconds:.0f}s; with kills: {crash.total} in "
           f"{crash.seconds:.0f}s, {sum(crash.retried.values())} retries; {out['licences']} licences, "
