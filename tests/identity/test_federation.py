@@ -12,9 +12,6 @@ name but another ID number (never linked by name); the IdP unreachable (503, no 
 from __future__ import annotations
 
 import json
-import select as io_select
-import shutil
-import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,18 +31,11 @@ from identity.federation import Federation, FederationRefused, FederationUnavail
 from identity.models import AccountRecord, FederatedLink
 from identity.sources.demo import DEMO_CITIZEN
 from tests.conftest import Template, clone_installation, make_settings
+from tests.nodepeers import national_idp as start_national_idp
 
-PEERS = Path(__file__).resolve().parent.parent / "peers"
 OUR_BASE = "http://127.0.0.1:8000"
 CALLBACK = f"{OUR_BASE}/login/national/callback"
 UNKNOWN_ID = "110101199003070011"  # valid GB 11643 number, not in the local registry
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    if node is None or not (PEERS / "node_modules" / "oidc-provider" / "package.json").is_file():
-        pytest.fail("node and tests/peers/node_modules are needed: npm ci --prefix tests/peers")
-    return node
 
 
 @pytest.fixture
@@ -74,24 +64,8 @@ def national(tmp_path: Path) -> Iterator[dict[str, Any]]:
             },
         ],
     }
-    err = (tmp_path / "idp.err").open("w")
-    proc = subprocess.Popen(
-        [_node(), str(PEERS / "national_idp.mjs"), "0", json.dumps(config)],
-        stdout=subprocess.PIPE,
-        stderr=err,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = io_select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline() if ready else ""
-        if not line.startswith("READY "):
-            pytest.fail(f"national_idp.mjs did not start: {line!r} {(tmp_path / 'idp.err').read_text()}")
-        yield {"issuer": line.split()[1], "config": config}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        err.close()
+    with start_national_idp(config, tmp_path) as issuer:
+        yield {"issuer": issuer, "config": config}
 
 
 @pytest.fixture

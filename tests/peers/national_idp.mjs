@@ -46,7 +46,7 @@
 //       GET  /auth/<uid2>                    -> 303 <redirect_uri>?code=...&state=...&iss=...
 //     Wrong credentials or csrf give 401 with the form again.
 import { createServer } from 'node:http';
-import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import process from 'node:process';
 
@@ -170,7 +170,17 @@ const accountsBySub = new Map(config.accounts.map((a) => [a.sub, a]));
 const accountsByUsername = new Map(config.accounts.map((a) => [a.username, a]));
 const csrfByUid = new Map();
 
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+// The key leaves generateKeyPairSync as PEM and is exported as a JWK from a KeyObject of its own:
+// on Node 20, exporting the generated KeyObject itself as JWK can deadlock when a garbage
+// collection during the export finalises the key-generation job, which takes the same key's
+// mutex (seen here: about one start in fifteen hung before `READY`, main thread in
+// ~KeyGenJob -> uv_mutex_lock under ExportJWKRsaKey).
+const { privateKey: privatePem } = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+});
+const privateKey = createPrivateKey(privatePem);
 const signingJwk = { ...privateKey.export({ format: 'jwk' }), kid: `idp-rs256-${randomBytes(4).toString('hex')}`, use: 'sig', alg: 'RS256' };
 
 const providerConfig = {

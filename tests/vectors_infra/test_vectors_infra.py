@@ -15,7 +15,6 @@ import json
 import os
 import re
 import secrets
-import select
 import shutil
 import subprocess
 import sys
@@ -37,6 +36,8 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from cryptography.utils import CryptographyDeprecationWarning
 
 from tests import vectorlib
+from tests.nodepeers import national_idp as start_national_idp
+from tests.nodepeers import require_node
 from tests.vectorlib import committed
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
@@ -533,18 +534,11 @@ def test_jws_wycheproof_corpus() -> None:
 
 
 def _require_node_peers() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed (Node 20+ is needed for tests/peers)")
-    for package in ("oidc-provider", "openid-client", "playwright-core"):
-        if not (PEERS_DIR / "node_modules" / package / "package.json").is_file():
-            pytest.fail(f"tests/peers/node_modules/{package} is missing: run npm ci --prefix tests/peers")
-    return node
+    return require_node("oidc-provider", "openid-client", "playwright-core")
 
 
 @pytest.fixture
 def national_idp(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    node = _require_node_peers()
     config = {
         "client": {
             "client_id": "ywt-infra-test",
@@ -561,29 +555,8 @@ def national_idp(tmp_path: Path) -> Iterator[dict[str, Any]]:
             }
         ],
     }
-    stderr_path = tmp_path / "idp.stderr"
-    with stderr_path.open("w") as stderr:
-        proc = subprocess.Popen(
-            [node, str(PEERS_DIR / "national_idp.mjs"), "0", json.dumps(config)],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline() if ready else ""
-        if not line.startswith("READY "):
-            proc.kill()
-            pytest.fail(f"national_idp.mjs did not become ready: {line!r}\n{stderr_path.read_text()}")
-        yield {"issuer": line.split()[1], "config": config, "stderr": stderr_path}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    with start_national_idp(config, tmp_path) as issuer:
+        yield {"issuer": issuer, "config": config, "stderr": tmp_path / "national_idp.stderr"}
 
 
 def _run_rp_flow(idp: dict[str, Any], password: str) -> tuple[int, dict[str, Any], str]:
