@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -102,6 +103,37 @@ class Journal:
     def __init__(self, checkpoint_every: int = 100) -> None:
         self.checkpoint_every = checkpoint_every
         self.signer: CheckpointSigner | None = None
+        self._verified: VerifiedPrefix | None = None
+        self._verified_lock = threading.Lock()
+
+    def verify(
+        self,
+        session: Session,
+        verify_signature: CheckpointVerifier | None,
+        *,
+        full: bool,
+        full_walk_every: timedelta | None = None,
+    ) -> AuditReport:
+        """Verify the journal, in full or (``full=False``) from where this process last verified it.
+
+        The quick form is for pages shown often (the console's journal viewer): it re-checks that
+        the last verified entry still carries the hash it had, then walks only the entries appended
+        since, with their checkpoints. An edit to an *older* entry that keeps that entry's stored
+        hash is found only by a full walk, so the report says when the last full walk was, and the
+        first verification in a process, any failure and ``full=True`` always walk everything, and so does a quick
+        walk whose last full walk is ``full_walk_every`` old or older.
+        """
+        with self._verified_lock:
+            since = None if full else self._verified
+        if since is not None and full_walk_every is not None and clock.now() - since.full_walk_at >= full_walk_every:
+            since = None
+        report = verify_journal(session, verify_signature, since=since)
+        with self._verified_lock:
+            if report.ok and report.prefix is not None:
+                self._verified = report.prefix
+            elif not report.ok:
+                self._verified = None
+        return report
 
     def append(
         self, session: Session, *, actor: str, action: str, target: str = "", data: dict[str, Any] | None = None
@@ -158,6 +190,17 @@ class Journal:
 
 
 @dataclass(frozen=True)
+class VerifiedPrefix:
+    """How far a successful walk got: the last entry, its hash, the checkpoints verified up to it
+    and when the last *full* walk ended (quick walks carry it forward)."""
+
+    seq: int
+    entry_hash: str
+    checkpoints: int
+    full_walk_at: datetime
+
+
+@dataclass(frozen=True)
 class AuditReport:
     ok: bool
     entries: int
@@ -165,19 +208,44 @@ class AuditReport:
     first_bad_seq: int | None = None
     problem: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    walked: int = 0  # entries hashed by this walk (== entries for a full walk)
+    full: bool = True  # False: only the entries after ``since`` were walked
+    prefix: VerifiedPrefix | None = None  # set when ok: where a later quick walk may start
 
     def summary(self) -> str:
         if self.ok:
-            return f"audit journal OK: {self.entries} entries, {self.checkpoints} signed checkpoints verified"
+            text = f"audit journal OK: {self.entries} entries, {self.checkpoints} signed checkpoints verified"
+            if not self.full and self.prefix is not None:
+                text += (
+                    f" ({self.walked} new entries walked; last full walk "
+                    f"{self.prefix.full_walk_at.strftime('%Y-%m-%d %H:%M:%S')} UTC)"
+                )
+            return text
         return f"audit journal BROKEN at entry {self.first_bad_seq}: {self.problem}"
 
 
-def _iter_entries(session: Session, batch: int = 2000) -> Iterator[AuditEntry]:
-    last = 0
+class _EntryRow(Protocol):
+    """The columns of an entry as the chain walk reads them (a Core row, not an ORM object)."""
+
+    seq: int
+    ts: datetime
+    actor: str
+    action: str
+    target: str
+    data: str
+    prev_hash: str
+    entry_hash: str
+
+
+def _iter_entries(session: Session, after: int = 0, batch: int = 5000) -> Iterator[_EntryRow]:
+    """Every entry in chain order, in keyset-paged batches of plain rows (no ORM identity map:
+    the walk of a long journal is dominated by object construction otherwise)."""
+    table = AuditEntry.__table__  # type: ignore[attr-defined]
+    columns = [table.c[name] for name in ("seq", "ts", "actor", "action", "target", "data", "prev_hash", "entry_hash")]
+    conn = session.connection()
+    last = after
     while True:
-        rows = session.exec(
-            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)  # type: ignore[arg-type]
-        ).all()
+        rows = conn.execute(sa.select(*columns).where(table.c.seq > last).order_by(table.c.seq).limit(batch)).all()
         if not rows:
             return
         yield from rows
@@ -196,17 +264,29 @@ def list_entries(
     return list(session.exec(q.order_by(AuditEntry.seq).limit(limit)).all())  # type: ignore[arg-type]
 
 
-def verify_journal(session: Session, verify_signature: CheckpointVerifier | None) -> AuditReport:
-    """Walk the whole chain; report the first entry that does not fit.
+def verify_journal(
+    session: Session, verify_signature: CheckpointVerifier | None, *, since: VerifiedPrefix | None = None
+) -> AuditReport:
+    """Walk the whole chain (or, with ``since``, the part after it); report the first entry that
+    does not fit.
 
     Checks, in order: sequence numbers are contiguous from 1 (deletion, reordering), each
     ``prev_hash`` is the previous entry's hash, each stored hash recomputes (edits), the head row
     matches the last entry (truncation), and every checkpoint's signature verifies and its hash
     equals the entry at its sequence number (truncation past a checkpoint, rewritten history).
+    With ``since`` the walk first checks that entry ``since.seq`` still has ``since.entry_hash``
+    (a rewritten or truncated tail), then starts after it; checkpoints up to it are not re-checked.
     """
     checkpoints = {cp.seq: cp for cp in session.exec(select(AuditCheckpoint)).all()}
-    expected_seq, prev, count = 1, GENESIS, 0
-    for e in _iter_entries(session):
+    expected_seq, prev, count, start_seq = 1, GENESIS, 0, 0
+    if since is not None:
+        anchor = session.get(AuditEntry, since.seq) if since.seq else None
+        if since.seq and (anchor is None or anchor.entry_hash != since.entry_hash):
+            problem = f"entry {since.seq} no longer has the hash it had when last verified"
+            return AuditReport(False, 0, 0, since.seq, problem, full=False)
+        expected_seq, prev, count, start_seq = since.seq + 1, since.entry_hash, since.seq, since.seq
+    walked = 0
+    for e in _iter_entries(session, after=start_seq):
         if e.seq != expected_seq:
             return AuditReport(False, count, 0, expected_seq, f"entry {expected_seq} is missing (next is {e.seq})")
         if e.prev_hash != prev:
@@ -216,7 +296,7 @@ def verify_journal(session: Session, verify_signature: CheckpointVerifier | None
         cp = checkpoints.get(e.seq)
         if cp is not None and cp.entry_hash != e.entry_hash:
             return AuditReport(False, count, 0, e.seq, "entry differs from the signed checkpoint at this position")
-        prev, expected_seq, count = e.entry_hash, e.seq + 1, count + 1
+        prev, expected_seq, count, walked = e.entry_hash, e.seq + 1, count + 1, walked + 1
     head = session.get(AuditHead, 1)
     last_seq = expected_seq - 1
     if head is None:
@@ -225,11 +305,11 @@ def verify_journal(session: Session, verify_signature: CheckpointVerifier | None
         return AuditReport(
             False, count, 0, last_seq + 1, f"journal truncated: head says {head.seq} entries, found {last_seq}"
         )
-    verified = 0
+    verified = since.checkpoints if since is not None else 0
     for seq, cp in sorted(checkpoints.items()):
         if seq > last_seq:
             return AuditReport(False, count, verified, last_seq + 1, f"signed checkpoint at {seq} lies past the end")
-        if verify_signature is None:
+        if verify_signature is None or seq <= start_seq:
             continue
         if not verify_signature(cp.cert_der, checkpoint_message(cp.seq, cp.entry_hash, cp.ts), cp.signature):
             return AuditReport(False, count, verified, seq, "checkpoint signature does not verify")
@@ -237,7 +317,13 @@ def verify_journal(session: Session, verify_signature: CheckpointVerifier | None
     notes: tuple[str, ...] = ()
     if verify_signature is None and checkpoints:
         notes = ("checkpoint signatures not checked (no verifier)",)
-    return AuditReport(True, count, verified, notes=notes)
+    prefix = VerifiedPrefix(
+        seq=last_seq,
+        entry_hash=prev,
+        checkpoints=verified,
+        full_walk_at=since.full_walk_at if since is not None else clock.now(),
+    )
+    return AuditReport(True, count, verified, notes=notes, walked=walked, full=since is None, prefix=prefix)
 
 
 def recent_entries(session: Session, limit: int = 50, action_prefix: str | None = None) -> list[AuditEntry]:

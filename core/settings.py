@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     crl_validity_hours: int = 24
     crl_refresh_hours: int = 12
     audit_checkpoint_every: int = 100
+    # The console's journal page walks only new entries while its last full walk is this recent.
+    audit_full_walk_minutes: int = Field(default=10, ge=0)
     max_upload_bytes: int = 20 * 1024 * 1024
     # PEM bundle of further trusted CAs (national platform CA, accredited CAs) for verification
     trust_bundle: Path | None = None

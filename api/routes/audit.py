@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from api.auth import Principal, RequireRoles
 from api.container import checkpoint_verifier
-from api.deps import SessionDep
-from core.audit import list_entries, verify_journal
+from api.deps import ServicesDep, SessionDep
+from core.audit import list_entries
 
 router = APIRouter(prefix="/audit/v1", tags=["audit"])
 
@@ -76,9 +76,9 @@ def entries(
 
 
 @router.get("/verify")
-def verify(principal: Auditor, session: SessionDep) -> VerifyOut:
+def verify(principal: Auditor, services: ServicesDep, session: SessionDep) -> VerifyOut:
     """Walk the whole chain and the signed checkpoints (as ``ywt audit verify``)."""
-    r = verify_journal(session, checkpoint_verifier)
+    r = services.journal.verify(session, checkpoint_verifier, full=True)
     return VerifyOut(
         ok=r.ok,
         entries=r.entries,

@@ -125,3 +125,67 @@ def test_cli_reports_first_bad_entry(services: Services, capsys, monkeypatch) ->
     _exec(services, "UPDATE audit_entry SET target = 'x' WHERE seq = 3")
     assert cli(["audit", "verify"]) == 1
     assert "BROKEN at entry 3" in capsys.readouterr().out
+
+
+# --- quick walks (Journal.verify(full=False)): from where this process last verified ------------
+
+
+def _walk(services: Services, *, full: bool):  # type: ignore[no-untyped-def]
+    with services.db.session() as s:
+        return services.journal.verify(s, checkpoint_verifier, full=full)
+
+
+def test_quick_walk_hashes_only_new_entries_and_counts_everything(services: Services) -> None:
+    _append(services, 60)
+    first = _walk(services, full=False)  # nothing verified yet in this process: a full walk
+    assert first.ok and first.full and first.walked == first.entries
+    _append(services, 7)
+    second = _walk(services, full=False)
+    assert second.ok and not second.full
+    assert second.walked == 7 and second.entries == first.entries + 7
+    assert second.checkpoints >= first.checkpoints
+    assert second.prefix is not None and first.prefix is not None
+    assert second.prefix.full_walk_at == first.prefix.full_walk_at  # carried forward
+    assert "7 new entries walked" in second.summary()
+    assert _verify(services).entries == second.entries  # a full walk agrees
+
+
+def test_quick_walk_catches_tampering_of_new_entries_and_a_rewritten_anchor(services: Services) -> None:
+    """Tampering tried after a verified walk: edit an entry appended since; rewrite the entry the
+    last walk ended on (hash changed); truncate back past it. Each is caught by the quick walk,
+    and after a failure the next quick walk is a full one."""
+    _append(services, 5)
+    anchor = _walk(services, full=True).prefix
+    assert anchor is not None
+    _append(services, 4)
+    _exec(services, "UPDATE audit_entry SET target = 'forged' WHERE seq = :s", s=anchor.seq + 2)
+    bad = _walk(services, full=False)
+    assert not bad.ok and bad.first_bad_seq == anchor.seq + 2 and "edited" in (bad.problem or "")
+    again = _walk(services, full=False)
+    assert not again.ok and again.full  # no verified prefix after a failure: walked in full
+
+
+def test_quick_walk_catches_a_rewritten_or_removed_anchor(services: Services) -> None:
+    _append(services, 5)
+    anchor = _walk(services, full=True).prefix
+    assert anchor is not None
+    _exec(services, "UPDATE audit_entry SET entry_hash = :h WHERE seq = :s", h="ab" * 32, s=anchor.seq)
+    bad = _walk(services, full=False)
+    assert not bad.ok and bad.first_bad_seq == anchor.seq and "no longer has the hash" in (bad.problem or "")
+
+    _exec(services, "UPDATE audit_entry SET entry_hash = :h WHERE seq = :s", h=anchor.entry_hash, s=anchor.seq)
+    assert _walk(services, full=True).ok
+    _exec(services, "DELETE FROM audit_entry WHERE seq = :s", s=anchor.seq)
+    gone = _walk(services, full=False)
+    assert not gone.ok and gone.first_bad_seq == anchor.seq
+
+
+def test_old_edit_that_keeps_hashes_needs_the_full_walk(services: Services) -> None:
+    """What the quick walk does not see, and the page says so: an edit to an entry before the
+    last verified one. The full walk (the page's button, the API, ``ywt audit verify``) finds it."""
+    _append(services, 8)
+    assert _walk(services, full=True).ok
+    _exec(services, "UPDATE audit_entry SET data = :d WHERE seq = 3", d='{"i":999}')
+    assert _walk(services, full=False).ok  # by design: before the verified prefix
+    full = _walk(services, full=True)
+    assert not full.ok and full.first_bad_seq == 3

@@ -326,8 +326,47 @@ def test_audit_page_reports_a_broken_chain(client: TestClient, services: Service
     assert "✔ 日志链完整" in client.get("/console/audit").text
     with services.db.session() as s:
         s.connection().execute(sa.text("UPDATE audit_entry SET actor = 'someone-else' WHERE seq = 3"))
-    broken = client.get("/console/audit")
+    walked = submit(client, client.get("/console/audit").text, "/console/audit/verify")  # the full walk
+    assert walked.status_code == 200 and "✘ 日志链已损坏" in walked.text and "entry 3" in walked.text
+    broken = client.get("/console/audit")  # after a failure the page walks everything again
     assert broken.status_code == 200 and "✘ 日志链已损坏" in broken.text and "entry 3" in broken.text
+    with services.db.session() as s:
+        last = s.connection().execute(sa.text("SELECT action, data FROM audit_entry ORDER BY seq DESC LIMIT 1")).one()
+    assert last[0] == "audit.verify" and '"ok":false' in last[1]
+
+
+def test_audit_page_walks_new_entries_and_the_whole_journal_when_due(client: TestClient, services: Services) -> None:
+    """The page walks only what was appended since its last walk, says so, and walks everything
+    again once the last full walk is ``audit_full_walk_minutes`` old: an edit of an old entry is
+    then caught without anyone pressing the button. The button needs the CSRF token."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from core import clock
+
+    _as(client, ADMIN_USER, ADMIN_PASSWORD)
+    first = client.get("/console/audit").text
+    assert "✔ 日志链完整" in first and "本次完整校验了全部日志" in first
+    with services.db.session() as s:
+        services.journal.append(s, actor="tester", action="test.event", target="x")
+        s.commit()
+    quick = client.get("/console/audit").text
+    assert "✔ 日志链完整" in quick and "上次完整校验于" in quick and "new entries walked" in quick
+
+    no_csrf = client.post("/console/audit/verify", data={}, follow_redirects=False)
+    assert no_csrf.status_code in (400, 403) and "audit.verify" not in client.get("/console/audit?action=audit.").text
+
+    with services.db.session() as s:
+        s.connection().execute(sa.text("UPDATE audit_entry SET target = 'forged' WHERE seq = 2"))
+        s.commit()
+    assert "✔ 日志链完整" in client.get("/console/audit").text  # before the verified prefix: not walked
+    clock.set_global(clock.now() + timedelta(minutes=services.settings.audit_full_walk_minutes))
+    try:
+        due = client.get("/console/audit")
+    finally:
+        clock.set_global(None)
+    assert due.status_code == 200 and "✘ 日志链已损坏" in due.text and "entry 2" in due.text
 
 
 def test_import_progress_lists_a_recorded_job(client: TestClient, services: Services, tmp_path: Any) -> None:
