@@ -1,5 +1,7 @@
-"""Operator console (server-rendered, Chinese first): seals, grants, clients, licence types,
-issuing and revoking licences, bulk-import progress, and the audit journal with its chain status.
+"""Operator console (server-rendered, Chinese first): seals (with an uploaded image), grants,
+clients (register, disable / enable, rotate the secret), licence types (add a type or a new
+version from its JSON definition, deactivate / reactivate), issuing and revoking licences,
+bulk-import progress, and the audit journal with its chain status.
 
 Role-gated by the operator roles of the logged-in account (identity/operators.py): a page needs
 one role (``administrator`` holds all); without it the answer is a 403 page, without a session a
@@ -10,13 +12,14 @@ identity/ or core/audit and renders the section again with a message or the doma
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
+from starlette.datastructures import UploadFile
 
 from api.container import checkpoint_verifier
 from api.deps import ServicesDep
@@ -30,7 +33,7 @@ from license import registry
 from license.importer import list_jobs
 from license.service import Caller, LicenseService, SearchFilters
 from seal.domain import SealApplication, SealType
-from seal.images import SealShape
+from seal.images import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS_PER_SIDE, MIN_UPLOAD_PIXELS_PER_SIDE, SealShape
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -54,6 +57,8 @@ SEAL_STATUS_ZH: Final = {
 }
 SEAL_ACTIONS: Final = ("approve", "activate", "suspend", "resume", "revoke")
 LICENCE_ACTIONS: Final = ("revoke", "suspend", "resume")
+CLIENT_ACTIONS: Final = ("disable", "enable", "secret")
+TYPE_ACTIONS: Final = ("deactivate", "activate")
 MAX_FORM_VALUE: Final = 2000
 
 Handler = Callable[[Session], Any]
@@ -98,6 +103,9 @@ def _load(services: ServicesDep, section: str, s: Session, query: dict[str, str]
             "families": list(Family),
             "shapes": list(SealShape),
             "status_zh": SEAL_STATUS_ZH,
+            "max_image_bytes": MAX_UPLOAD_BYTES,
+            "max_image_px": MAX_UPLOAD_PIXELS_PER_SIDE,
+            "min_image_px": MIN_UPLOAD_PIXELS_PER_SIDE,
         }
     if section == "grants":
         seals = services.seal.list_seals(s)
@@ -182,11 +190,14 @@ async def _act(
     services: ServicesDep,
     section: str,
     action: Callable[[Any, PortalUser], Handler | Awaitable[str]],
+    long_fields: Mapping[str, int] | None = None,
 ) -> Response:
     """Check session, role and CSRF; run the action; show the section with its message or error.
 
     ``action(form, user)`` validates the form and returns either a function run in one database
-    transaction (returning the success message) or an awaitable (for async services)."""
+    transaction (returning the success message) or an awaitable (for async services).
+    ``long_fields`` (name -> limit) are shown again whole up to their limit rather than cut at
+    :data:`MAX_FORM_VALUE` (a pasted licence type definition)."""
     form = await request.form()
     user = await _gate(request, services, section)
     if not isinstance(user, PortalUser):
@@ -196,6 +207,9 @@ async def _act(
     except YwtError as exc:
         return error_page(request, services, exc, back=f"/console/{section}")
     values = {k: _text(form, k) for k in form if k != "csrf"}
+    for name, limit in (long_fields or {}).items():
+        if isinstance(raw := form.get(name), str):
+            values[name] = raw[:limit]
     try:
         todo = action(form, user)
         if callable(todo):
@@ -289,6 +303,38 @@ async def seal_image(request: Request, services: ServicesDep, seal_id: str) -> R
     except YwtError as exc:
         return error_page(request, services, exc, back="/console/seals")
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+def _upload(form: Any, name: str, limit: int) -> bytes | None:
+    """The bytes of an uploaded file field (at most ``limit`` + 1, so the domain sees it is too
+    large), or None when no file was chosen."""
+    upload = form.get(name)
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None
+    data: bytes = upload.file.read(limit + 1)
+    return data
+
+
+@router.post("/seals/{seal_id}/image", response_model=None)
+async def seal_upload_image(request: Request, services: ServicesDep, seal_id: str) -> Response:
+    """Replace a seal's generated image by an uploaded PNG (before approval; validated by the seal
+    service: PNG only, size and pixel limits, fully decodable; journaled as ``seal.image``)."""
+
+    def action(form: Any, user: PortalUser) -> Handler:
+        png = _upload(form, "image", MAX_UPLOAD_BYTES)
+        if png is None:
+            raise InvalidInput("choose a PNG file to upload")
+        width = _text(form, "width_mm")
+        width_mm = float(width) if width else None  # ValueError -> 400 with a message
+        sid = seal_id[:64]
+
+        def run(s: Session) -> str:
+            info = services.seal.set_image(s, sid, png, actor=user.actor, width_mm=width_mm)
+            return f"已更新印章「{info.name}」的印模图像（{info.width_mm:g} mm）。Seal image uploaded."
+
+        return run
+
+    return await _act(request, services, "seals", action)
 
 
 @router.post("/seals/{seal_id}/{op}", response_model=None)
@@ -394,6 +440,83 @@ async def client_create(request: Request, services: ServicesDep) -> Response:
         return run
 
     return await _act(request, services, "clients", action)
+
+
+@router.post("/clients/{client_id}/{op}", response_model=None)
+async def client_action(request: Request, services: ServicesDep, client_id: str, op: str) -> Response:
+    """Disable or enable a client, or give it a new secret (shown once; the old one stops working)."""
+
+    def action(form: Any, user: PortalUser) -> Handler:
+        if op not in CLIENT_ACTIONS:
+            raise InvalidInput(f"unknown client action {op[:20]!r}")
+        cid = client_id[:64]
+
+        def run(s: Session) -> str | dict[str, Any]:
+            clients = services.identity.clients
+            if op == "secret":
+                client, secret = clients.rotate_secret(s, cid, actor=user.actor)
+                return {
+                    "message": f"已为应用 {client.spec.client_id} 生成新密钥，旧密钥已失效。Secret rotated.",
+                    "created": {"client_id": client.spec.client_id, "secret": secret, "rotated": True},
+                }
+            info = clients.set_active(s, cid, op == "enable", actor=user.actor)
+            state = "✔ 启用 active" if info.active else "✘ 停用 disabled"
+            return f"应用 {info.spec.client_id} 现为：{state}"
+
+        return run
+
+    return await _act(request, services, "clients", action)
+
+
+# -- licence types ------------------------------------------------------------------------------------
+
+
+@router.post("/types", response_model=None)
+async def type_define(request: Request, services: ServicesDep) -> Response:
+    """A new licence type, or a new version of one, from its JSON definition (pasted or uploaded;
+    the same format as ``POST /license/v1/types`` and ``ywt license types add``), validated and
+    journaled by the licence registry."""
+
+    def action(form: Any, user: PortalUser) -> Handler:
+        definition: str | bytes | None = _upload(form, "definition_file", registry.MAX_DEFINITION_BYTES)
+        if definition is None:
+            pasted = form.get("definition")
+            definition = pasted if isinstance(pasted, str) and pasted.strip() else None
+        if definition is None:
+            raise InvalidInput("paste the type's JSON definition or choose a .json file")
+        target = _text(form, "target")
+
+        def run(s: Session) -> str:
+            if target:
+                info = registry.update_type(s, services.journal, target, definition, actor=user.actor)
+                done = "已发布新版本 New version published"
+            else:
+                info = registry.add_type(s, services.journal, definition, actor=user.actor)
+                done = "已新增证照类型 Licence type added"
+            return f"{done}：「{info.license_type.name}」{info.type_code} v{info.version}"
+
+        return run
+
+    return await _act(request, services, "types", action, long_fields={"definition": registry.MAX_DEFINITION_BYTES})
+
+
+@router.post("/types/{type_code}/{op}", response_model=None)
+async def type_action(request: Request, services: ServicesDep, type_code: str, op: str) -> Response:
+    """Stop (or resume) issuing licences of a type; licences already issued are untouched."""
+
+    def action(form: Any, user: PortalUser) -> Handler:
+        if op not in TYPE_ACTIONS:
+            raise InvalidInput(f"unknown licence type action {op[:20]!r}")
+        code = type_code[:40]
+
+        def run(s: Session) -> str:
+            info = registry.set_type_active(s, services.journal, code, op == "activate", actor=user.actor)
+            state = "✔ 启用 active" if info.active else "— 停用 inactive"
+            return f"证照类型「{info.license_type.name}」{info.type_code} 现为：{state}"
+
+        return run
+
+    return await _act(request, services, "types", action)
 
 
 # -- licences -----------------------------------------------------------------------------------------
