@@ -368,7 +368,7 @@ def _out(view: LicenseView, status_code: int = 200) -> JSONResponse:
 # --------------------------------------------------------------------------------------- types
 
 
-@router.get("/types", response_model=list[TypeSummaryOut])
+@router.get("/types", response_model=list[TypeSummaryOut], response_model_exclude_unset=True)
 def list_types(session: SessionDep, include_inactive: bool = False) -> list[dict[str, Any]]:
     """Licence types with their codes, names, holder kind and current template version."""
     return [
