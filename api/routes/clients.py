@@ -7,10 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from api.auth import Principal, RequireRoles
 from api.deps import ServicesDep, SessionDep
 from identity.clients import AuthMethod, ClientInfo, ClientSpec, ClientType, GrantType, SubjectType
+from identity.jose import SIGNING_ALGS
+from identity.operators import Role
 
 router = APIRouter(prefix="/identity/v1/clients", tags=["identity: clients"])
 
@@ -99,6 +102,40 @@ class ClientPatch(BaseModel):
         return out
 
 
+class ClientOut(BaseModel):
+    """A registered client's metadata (RFC 7591 §3.2.1 names); never its secret or the secret's hash."""
+
+    client_id: str
+    client_name: str
+    client_type: ClientType
+    token_endpoint_auth_method: AuthMethod
+    grant_types: list[GrantType]
+    scope: str = Field(description="allowed scopes, space-separated")
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    token_signing_alg: str = Field(json_schema_extra={"enum": list(SIGNING_ALGS)})
+    subject_type: SubjectType
+    sector_identifier: str | None
+    acts_for: str | None = Field(description="USCC of the entity a machine client acts for")
+    roles: list[Role]
+    access_token_ttl: int = Field(description="seconds")
+    jwks: dict[str, Any] | None = Field(description="the public JWK Set (RFC 7517) of a private_key_jwt client")
+    active: bool
+
+
+class ClientWithSecretOut(ClientOut):
+    """A client's metadata with its secret, which is shown only in this answer (only its hash is kept)."""
+
+    client_secret: str
+
+
+class ClientCreatedOut(ClientOut):
+    """A newly registered client; a secret-based client's secret is shown here, once (a public or
+    ``private_key_jwt`` client has none, and the member is absent)."""
+
+    client_secret: str | SkipJsonSchema[None] = None
+
+
 def _out(client: ClientInfo, secret: str | None = None) -> dict[str, Any]:
     body = client.public_dict()
     if secret is not None:
@@ -106,42 +143,42 @@ def _out(client: ClientInfo, secret: str | None = None) -> dict[str, Any]:
     return body
 
 
-@router.get("")
+@router.get("", response_model=list[ClientOut])
 def list_clients(services: ServicesDep, session: SessionDep, _: Manager) -> list[dict[str, Any]]:
     return [_out(c) for c in services.identity.clients.list(session)]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ClientCreatedOut, response_model_exclude_unset=True)
 def create_client(body: ClientIn, services: ServicesDep, session: SessionDep, who: Manager) -> dict[str, Any]:
     """Register a client. A generated secret (or the chosen one) is in the answer, once."""
     client, secret = services.identity.clients.create(session, body.spec(), secret=body.client_secret, actor=who.actor)
     return _out(client, secret)
 
 
-@router.get("/{client_id}")
+@router.get("/{client_id}", response_model=ClientOut)
 def get_client(client_id: str, services: ServicesDep, session: SessionDep, _: Manager) -> dict[str, Any]:
     return _out(services.identity.clients.get(session, client_id))
 
 
-@router.patch("/{client_id}")
+@router.patch("/{client_id}", response_model=ClientOut)
 def update_client(
     client_id: str, body: ClientPatch, services: ServicesDep, session: SessionDep, who: Manager
 ) -> dict[str, Any]:
     return _out(services.identity.clients.update(session, client_id, body.changes(), actor=who.actor))
 
 
-@router.post("/{client_id}/secret")
+@router.post("/{client_id}/secret", response_model=ClientWithSecretOut)
 def rotate_secret(client_id: str, services: ServicesDep, session: SessionDep, who: Manager) -> dict[str, Any]:
     """A new generated secret; the old one stops working at once."""
     client, secret = services.identity.clients.rotate_secret(session, client_id, actor=who.actor)
     return _out(client, secret)
 
 
-@router.post("/{client_id}/disable")
+@router.post("/{client_id}/disable", response_model=ClientOut)
 def disable_client(client_id: str, services: ServicesDep, session: SessionDep, who: Manager) -> dict[str, Any]:
     return _out(services.identity.clients.set_active(session, client_id, False, actor=who.actor))
 
 
-@router.post("/{client_id}/enable")
+@router.post("/{client_id}/enable", response_model=ClientOut)
 def enable_client(client_id: str, services: ServicesDep, session: SessionDep, who: Manager) -> dict[str, Any]:
     return _out(services.identity.clients.set_active(session, client_id, True, actor=who.actor))

@@ -16,7 +16,8 @@ from api.auth import CurrentPrincipal, Principal, RequireRoles
 from api.deps import ServicesDep, SessionDep
 from core.errors import Forbidden, InvalidInput
 from identity.clients import parse_scope
-from identity.levels import Method
+from identity.levels import Level, Method
+from identity.operators import Role
 
 router = APIRouter(prefix="/identity/v1", tags=["identity"])
 
@@ -69,7 +70,83 @@ class VerificationIn(BaseModel):
     face_image: str | None = Field(default=None, max_length=6_000_000, description="face_match: base64 image")
 
 
-@router.post("/persons", status_code=201)
+# --- the documented answers (the dicts the services build; validated on the way out) ----------
+
+#: an ISO 8601 timestamp as the services write it (``datetime.isoformat()``), passed through as is
+IsoDateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class VerificationOut(BaseModel):
+    """One verification that raised the account's level."""
+
+    level: Level
+    method: Method
+    source: str = Field(description="who checked: the base-data source, officer, national IdP, ...")
+    verified_at: IsoDateTime
+    evidence_ref: str = Field(description="reference of the check at its source (no personal number)")
+
+
+class LevelOut(BaseModel):
+    """The account's level after a verification, and that verification."""
+
+    level: Level
+    verification: VerificationOut
+
+
+class AuthorisationOut(BaseModel):
+    """A person's role for a legal entity: legal representative or authorised agent."""
+
+    id: str
+    uscc: str = Field(description="unified social credit code of the entity")
+    name: str = Field(description="the entity's name")
+    role: Literal["legal_representative", "agent"]
+    scope: str = Field(description="what the agent may do, space-separated (empty for the legal representative)")
+    valid_from: IsoDateTime
+    valid_until: IsoDateTime | None
+    active: bool
+
+
+class EntityOut(BaseModel):
+    """A registered legal entity; ``authorisation`` is the caller's legal representation, if any."""
+
+    uscc: str
+    authorisation: AuthorisationOut | None
+
+
+class MePersonOut(BaseModel):
+    """The person behind the account; numbers masked."""
+
+    name: str
+    id_number: str = Field(description="masked citizen ID number")
+    phone: str | None = Field(description="masked phone number")
+
+
+class MfaOut(BaseModel):
+    totp: bool
+
+
+class NationalAccountOut(BaseModel):
+    issuer: str = Field(description="issuer of the linked national IdP account")
+    linked_at: IsoDateTime
+
+
+class MeOut(BaseModel):
+    """What an account holder may see about themselves (numbers masked)."""
+
+    account: str
+    username: str
+    display_name: str
+    level: Level | None
+    verifications: list[VerificationOut]
+    person: MePersonOut | None
+    phone: str | None = Field(description="masked phone number of the account")
+    entities: list[AuthorisationOut]
+    mfa: MfaOut
+    national_account: NationalAccountOut | None
+    roles: list[Role]
+
+
+@router.post("/persons", status_code=201, response_model=LevelOut)
 async def register_person(body: PersonIn, who: Person, services: ServicesDep) -> dict[str, Any]:
     """Register the caller as a natural person: two-element check against the population DB (L2)."""
     done = await services.identity.verifier.register_person(
@@ -78,13 +155,13 @@ async def register_person(body: PersonIn, who: Person, services: ServicesDep) ->
     return {"level": done.level.value, "verification": done.as_dict()}
 
 
-@router.get("/me")
+@router.get("/me", response_model=MeOut)
 def me(who: Person, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
     """The account, its level and the methods that reached it, the person, entities, links."""
     return services.identity.me(session, who.subject)
 
 
-@router.post("/me/verifications", status_code=201)
+@router.post("/me/verifications", status_code=201, response_model=LevelOut)
 async def upgrade(body: VerificationIn, who: Person, services: ServicesDep) -> dict[str, Any]:
     """Raise the assurance level: population_2e (L2), telecom3 / bank_card4 / face_match (L3)."""
     verifier = services.identity.verifier
@@ -110,7 +187,7 @@ async def upgrade(body: VerificationIn, who: Person, services: ServicesDep) -> d
     return {"level": done.level.value, "verification": done.as_dict()}
 
 
-@router.post("/entities", status_code=201)
+@router.post("/entities", status_code=201, response_model=EntityOut)
 async def register_entity(body: EntityIn, who: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
     """Register a legal entity checked against the legal-entity DB. A person who is its legal
     representative becomes so in the registry; an identity officer only records the entity."""
@@ -124,7 +201,7 @@ async def register_entity(body: EntityIn, who: CurrentPrincipal, services: Servi
     return {"uscc": body.uscc.strip().upper(), "authorisation": auth.as_dict() if auth else None}
 
 
-@router.post("/entities/{uscc}/agents", status_code=201)
+@router.post("/entities/{uscc}/agents", status_code=201, response_model=AuthorisationOut)
 async def authorise_agent(uscc: str, body: AgentIn, who: Person, services: ServicesDep) -> dict[str, Any]:
     """The legal representative authorises a registered person (name + citizen ID) as an agent."""
     scope = tuple(sorted(parse_scope(body.scope)))
@@ -136,7 +213,7 @@ async def authorise_agent(uscc: str, body: AgentIn, who: Person, services: Servi
     return auth.as_dict()
 
 
-@router.post("/entities/{uscc}/agents/{authorisation_id}/revoke")
+@router.post("/entities/{uscc}/agents/{authorisation_id}/revoke", response_model=AuthorisationOut)
 async def revoke_agent(uscc: str, authorisation_id: str, who: Person, services: ServicesDep) -> dict[str, Any]:
     auth = await services.identity.verifier.revoke_agent(who.subject, uscc, authorisation_id, actor=who.actor)
     return auth.as_dict()
@@ -149,7 +226,7 @@ class InPersonCheckIn(BaseModel):
     evidence_ref: str = Field(min_length=1, max_length=80, description="receipt number of the counter check")
 
 
-@router.post("/accounts/{username}/verifications", status_code=201)
+@router.post("/accounts/{username}/verifications", status_code=201, response_model=MeOut)
 def record_in_person_check(
     username: str,
     body: InPersonCheckIn,

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from api.auth import CurrentPrincipal, Principal, requires
 from api.deps import ServicesDep, SessionDep
@@ -28,9 +29,12 @@ from core.errors import ConfigurationError, Forbidden
 from license import registry
 from license.errors import IssuerNotAllowed
 from license.holders import HolderKindRef, HolderRef
+from license.layout import Align, Border, RecordSlot
+from license.metadata import CORE_ELEMENTS, STATUS_ELEMENT
 from license.qr import LicenseStatus
 from license.service import Caller, LicenseService, LicenseView, SearchFilters
-from license.shares import Shares
+from license.shares import Shares, ShareState
+from license.types import FieldKind, HolderKind, ValidityKind
 
 router = APIRouter(prefix="/license/v1", tags=["license"])
 
@@ -93,6 +97,7 @@ ReadingCaller = Annotated[Caller, Depends(any_caller)]
 
 
 # --- the documented shapes (LicenseView.as_dict, page of them); responses are built from the views --
+
 
 class _Party(BaseModel):
     code: str
@@ -164,6 +169,176 @@ class WalletOut(BaseModel):
     items: list[LicenceOut]
 
 
+# --- licence types: the JSON definition (LicenseType.to_dict) as answered; optional members absent ---
+
+#: a number as the definitions write it (``36`` rather than ``36.0``)
+Number = int | float
+#: a member that the definition leaves out when it has no value (never ``null``)
+Absent = SkipJsonSchema[None]
+#: a rectangle in PDF points: [x, y, width, height]
+BoxList = Annotated[list[Number], Field(min_length=4, max_length=4, description="[x, y, width, height] in points")]
+
+
+class FieldSpecOut(BaseModel):
+    key: str
+    label_zh: str
+    label_en: str
+    kind: FieldKind
+    required: bool
+    max_length: int | Absent = None
+    pattern: str | Absent = None
+    options: list[str] | Absent = None
+    min_value: int | Absent = None
+    max_value: int | Absent = None
+    unit: str | Absent = None
+    multiline: bool | Absent = None
+    not_in_future: bool | Absent = None
+
+
+class ValidityRuleOut(BaseModel):
+    kind: ValidityKind
+    years: int | Absent = None
+    from_field: str | Absent = None
+    to_field: str | Absent = None
+
+
+class PlacementOut(BaseModel):
+    """Where one value is printed: a type field (``field``) or a record value (``record``)."""
+
+    field: str | Absent = None
+    record: RecordSlot | Absent = None
+    box: BoxList
+    label: str | Absent = None
+    label_width: Number
+    font_size: Number
+    align: Align | Absent = None
+
+
+class StaticTextOut(BaseModel):
+    text: str
+    box: BoxList
+    font_size: Number
+    align: Align | Absent = None
+
+
+class LayoutOut(BaseModel):
+    page_size: str
+    margin: Number
+    border: Border
+    accent_color: str
+    title: str
+    title_box: BoxList
+    title_font_size: Number
+    qr: BoxList
+    seal: BoxList
+    placements: list[PlacementOut]
+    texts: list[StaticTextOut]
+
+
+class TypeDefinitionOut(BaseModel):
+    format: int = Field(description="format version of the definition")
+    type_code: str
+    template_version: int
+    name: str
+    name_en: str
+    holder_kind: HolderKind
+    holder_name_field: str
+    holder_code_field: str
+    number_field: str | None
+    seal_ref: str
+    fields: list[FieldSpecOut]
+    validity: ValidityRuleOut
+    date_order: list[Annotated[list[str], Field(min_length=2, max_length=2)]]
+    metadata: dict[str, str] = Field(description="GB/T 36903 extension element (KZ_*) -> field key")
+    layout: LayoutOut
+
+
+class TypeVersionOut(TypeDefinitionOut):
+    """A licence type's definition at one version, and whether the type is active."""
+
+    version: int
+    active: bool
+
+
+class TypeOut(TypeVersionOut):
+    """A licence type's full definition (as ``POST /license/v1/types`` takes it)."""
+
+    builtin: bool
+
+
+class TypeSummaryOut(BaseModel):
+    """A licence type in the list: codes, names, holder kind, current template version, fields."""
+
+    type_code: str
+    name: str
+    name_en: str
+    holder_kind: HolderKind
+    version: int
+    active: bool
+    builtin: bool
+    seal_ref: str
+    fields: list[FieldSpecOut]
+
+
+class TypeActiveOut(BaseModel):
+    type_code: str
+    version: int
+    active: bool
+
+
+#: a timestamp as the views write it (``datetime.isoformat()``), passed through unchanged
+IsoDateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+# --- shares ---------------------------------------------------------------------------------
+
+
+class ShareOut(BaseModel):
+    """A share of a licence with a named third party (the token is never shown again)."""
+
+    id: str
+    licence_id: str
+    identifier: str
+    type_name: str
+    recipient: str
+    purpose: str | None
+    created_at: IsoDateTime
+    expires_at: IsoDateTime
+    revoked_at: IsoDateTime | None
+    state: ShareState
+    access_count: int
+    last_access_at: IsoDateTime | None
+
+
+class ShareCreatedOut(ShareOut):
+    """A new share, with its token and link: shown only in this answer."""
+
+    token: str
+    link: str
+
+
+class _ShareRef(BaseModel):
+    id: str
+    recipient: str
+    expires_at: IsoDateTime
+
+
+class SharedOut(BaseModel):
+    """What a share link shows the third party: the share and the licence (current version)."""
+
+    share: _ShareRef
+    licence: LicenceOut
+
+
+#: GB/T 36903 metadata of a licence: element name -> value, elements without a value left out
+METADATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "GB/T 36903 licence metadata (core elements, then KZ_* extension elements); personal data masked",
+    "properties": {name: {"type": "string"} for name in (*CORE_ELEMENTS, STATUS_ELEMENT)},
+    "additionalProperties": {"type": "string"},
+}
+
+
 def _doc(model: type[BaseModel], status: int = 200) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": model, "description": model.__doc__ or model.__name__}}
 
@@ -193,7 +368,7 @@ def _out(view: LicenseView, status_code: int = 200) -> JSONResponse:
 # --------------------------------------------------------------------------------------- types
 
 
-@router.get("/types")
+@router.get("/types", response_model=list[TypeSummaryOut], response_model_exclude_unset=True)
 def list_types(session: SessionDep, include_inactive: bool = False) -> list[dict[str, Any]]:
     """Licence types with their codes, names, holder kind and current template version."""
     return [
@@ -212,7 +387,7 @@ def list_types(session: SessionDep, include_inactive: bool = False) -> list[dict
     ]
 
 
-@router.get("/types/{type_code}")
+@router.get("/types/{type_code}", response_model=TypeOut, response_model_exclude_unset=True)
 def get_type(session: SessionDep, type_code: str, version: int | None = None) -> dict[str, Any]:
     """A type's full definition (JSON, as ``POST /license/v1/types`` takes it)."""
     info = registry.get_type(session, type_code, version)
@@ -226,7 +401,7 @@ def _type_operator(principal: CurrentPrincipal) -> Principal:
     raise Forbidden("managing licence types needs the license_issuer role", required=["license_issuer"])
 
 
-@router.post("/types", status_code=201)
+@router.post("/types", status_code=201, response_model=TypeVersionOut, response_model_exclude_unset=True)
 def add_type(
     services: ServicesDep,
     session: SessionDep,
@@ -238,7 +413,7 @@ def add_type(
     return {"version": info.version, "active": info.active, **info.license_type.to_dict()}
 
 
-@router.put("/types/{type_code}")
+@router.put("/types/{type_code}", response_model=TypeVersionOut, response_model_exclude_unset=True)
 def update_type(
     services: ServicesDep,
     session: SessionDep,
@@ -255,7 +430,7 @@ class ActiveIn(BaseModel):
     active: bool
 
 
-@router.post("/types/{type_code}/active")
+@router.post("/types/{type_code}/active", response_model=TypeActiveOut)
 def set_type_active(
     services: ServicesDep,
     session: SessionDep,
@@ -368,7 +543,13 @@ def get_pdf(licenses: LicensesDep, session: SessionDep, caller: ReadingCaller, l
     return _pdf_response(doc.pdf, doc.filename, doc.status)
 
 
-@router.get("/licenses/{licence_id}/metadata")
+@router.get(
+    "/licenses/{licence_id}/metadata",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/json": {"schema": METADATA_SCHEMA}}, "description": "GB/T 36903 metadata"}
+    },
+)
 def get_metadata(licenses: LicensesDep, session: SessionDep, caller: ReadingCaller, licence_id: str) -> Response:
     """GB/T 36903 metadata (element names ZZMC, ZZBH, ZZBS, ...) as JSON, personal data masked."""
     meta = licenses.metadata(session, caller, licence_id)
@@ -463,7 +644,7 @@ class ShareIn(BaseModel):
     purpose: str | None = Field(default=None, max_length=800)
 
 
-@router.post("/shares", status_code=201)
+@router.post("/shares", status_code=201, response_class=JSONResponse, responses=_doc(ShareCreatedOut, 201))
 def create_share(
     licenses: LicensesDep, session: SessionDep, principal: CurrentPrincipal, holder: WalletHolder, body: ShareIn
 ) -> JSONResponse:
@@ -486,12 +667,12 @@ def create_share(
     )
 
 
-@router.get("/shares")
+@router.get("/shares", response_model=list[ShareOut])
 def list_shares(licenses: LicensesDep, session: SessionDep, holder: WalletHolder) -> list[dict[str, Any]]:
     return [s.as_dict() for s in Shares(licenses).list(session, holder)]
 
 
-@router.post("/shares/{share_id}/revoke")
+@router.post("/shares/{share_id}/revoke", response_model=ShareOut)
 def revoke_share(
     licenses: LicensesDep, session: SessionDep, principal: CurrentPrincipal, holder: WalletHolder, share_id: str
 ) -> dict[str, Any]:
@@ -503,7 +684,7 @@ def _requester(request: Request) -> str:
     return host[:64]
 
 
-@router.get("/shared/{token}")
+@router.get("/shared/{token}", response_class=JSONResponse, responses=_doc(SharedOut))
 def shared(licenses: LicensesDep, request: Request, token: str) -> JSONResponse:
     """What a share link shows the third party: the licence (current version, live status)."""
     got = Shares(licenses).access(token, want_pdf=False, requester=_requester(request))

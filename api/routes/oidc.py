@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from api.deps import ServicesDep, SessionDep
 from api.problems import TYPE_PREFIX
@@ -53,6 +55,107 @@ JWKS_SCHEMA: Final = {
         }
     },
 }
+
+#: a member that the answer leaves out when it does not apply (never ``null``)
+Absent = SkipJsonSchema[None]
+
+
+class DiscoveryOut(BaseModel):
+    """OpenID Provider Metadata (OIDC Discovery 1.0 §3, RFC 8414 §2), as we publish it."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    userinfo_endpoint: str
+    jwks_uri: str
+    introspection_endpoint: str
+    revocation_endpoint: str
+    end_session_endpoint: str
+    scopes_supported: list[str]
+    response_types_supported: list[str]
+    response_modes_supported: list[str]
+    grant_types_supported: list[str]
+    subject_types_supported: list[str]
+    id_token_signing_alg_values_supported: list[str]
+    userinfo_signing_alg_values_supported: list[str]
+    access_token_signing_alg_values_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    token_endpoint_auth_signing_alg_values_supported: list[str]
+    introspection_endpoint_auth_methods_supported: list[str]
+    revocation_endpoint_auth_methods_supported: list[str]
+    code_challenge_methods_supported: list[str]
+    acr_values_supported: list[str]
+    claims_supported: list[str]
+    claims_parameter_supported: bool
+    request_parameter_supported: bool
+    request_uri_parameter_supported: bool
+    authorization_response_iss_parameter_supported: bool
+    frontchannel_logout_supported: bool
+    backchannel_logout_supported: bool
+    prompt_values_supported: list[str]
+    ui_locales_supported: list[str]
+    ywt_sm2_jose_profile: str = Field(description="how SM2 is used in JOSE here (no registered profile exists)")
+
+
+class TokenOut(BaseModel):
+    """Successful token response (RFC 6749 §5.1; OIDC Core §3.1.3.3 adds ``id_token``)."""
+
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="seconds")
+    scope: str = Field(description="granted scopes, space-separated")
+    id_token: str | Absent = Field(default=None, description="authorization_code and refresh_token grants")
+    refresh_token: str | Absent = Field(default=None, description="for clients allowed the refresh_token grant")
+
+
+class UserinfoEntityOut(BaseModel):
+    uscc: str
+    name: str
+    role: Literal["legal_representative", "agent"]
+
+
+class UserinfoChosenEntityOut(UserinfoEntityOut):
+    scope: str = Field(description="what the person may do for the entity, space-separated")
+
+
+class UserinfoOut(BaseModel):
+    """UserInfo claims (OIDC Core §5.3) for the token's scopes; only ``sub`` is always there."""
+
+    sub: str
+    name: str | Absent = Field(default=None, description="scope profile")
+    id_number_masked: str | Absent = Field(default=None, description="scope profile: masked citizen ID number")
+    id_number: str | Absent = Field(default=None, description="scope id_number only: the citizen ID number")
+    id_number_verified: bool | Absent = Field(default=None, description="scope id_number")
+    phone_number: str | Absent = Field(default=None, description="scope phone (E.164)")
+    phone_number_verified: bool | Absent = Field(default=None, description="scope phone")
+    entities: list[UserinfoEntityOut] | Absent = Field(default=None, description="scope entity: active roles")
+    entity: UserinfoChosenEntityOut | Absent = Field(default=None, description="scope entity: the chosen entity")
+    acr: str | Absent = Field(default=None, description="assurance level (L1 .. L4) of the authentication")
+
+
+class IntrospectionOut(BaseModel):
+    """Introspection response (RFC 7662 §2.2); an inactive token is ``{"active": false}`` alone."""
+
+    active: bool
+    token_type: Literal["Bearer", "refresh_token"] | Absent = None
+    client_id: str | Absent = None
+    scope: str | Absent = None
+    sub: str | Absent = None
+    aud: str | list[str] | Absent = None
+    iss: str | Absent = None
+    exp: int | Absent = None
+    iat: int | Absent = None
+    nbf: int | Absent = None
+    jti: str | Absent = None
+    acr: str | Absent = None
+    auth_time: int | Absent = None
+    entity_uscc: str | Absent = Field(default=None, description="USCC a machine client acts for")
+    roles: list[str] | Absent = None
+
+
+def _json_doc(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    return {200: {"model": model, "description": model.__doc__ or model.__name__}}
+
 
 FORM: Final = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES: Final = 64 * 1024
@@ -104,7 +207,7 @@ async def run_oauth(call: Callable[[], T]) -> T | JSONResponse:
         return oauth_error(exc)
 
 
-@router.get("/.well-known/openid-configuration")
+@router.get("/.well-known/openid-configuration", response_class=JSONResponse, responses=_json_doc(DiscoveryOut))
 def discovery(services: ServicesDep) -> JSONResponse:
     """OpenID Provider Metadata (OIDC Discovery §3, RFC 8414 §2)."""
     return JSONResponse(services.identity.discovery(), headers={"Cache-Control": "max-age=300"})
@@ -124,7 +227,13 @@ def jwks(services: ServicesDep, session: SessionDep) -> JSONResponse:
     )
 
 
-@router.post("/oauth2/token", dependencies=[Depends(TOKEN_LIMIT)], response_model=None)
+@router.post(
+    "/oauth2/token",
+    dependencies=[Depends(TOKEN_LIMIT)],
+    response_model=None,
+    response_class=JSONResponse,
+    responses=_json_doc(TokenOut),
+)
 async def token(request: Request, services: ServicesDep) -> JSONResponse:
     """Token endpoint (RFC 6749 §3.2): client_credentials, authorization_code, refresh_token."""
     try:
@@ -268,9 +377,7 @@ async def stepup_send(request: Request, services: ServicesDep) -> Response:
     return await _stepup_page(request, services, ticket, sent=True)
 
 
-@router.post(
-    "/login/stepup", dependencies=[Depends(LOGIN_LIMIT)], response_model=None, include_in_schema=BROWSER_PAGE
-)
+@router.post("/login/stepup", dependencies=[Depends(LOGIN_LIMIT)], response_model=None, include_in_schema=BROWSER_PAGE)
 async def stepup_submit(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     ticket = str(form.get("req") or "")
@@ -347,18 +454,20 @@ async def _userinfo(request: Request, services: ServicesDep) -> Response:
     return JSONResponse(body, headers=NO_STORE)
 
 
-@router.get("/oauth2/userinfo", response_model=None)
+@router.get("/oauth2/userinfo", response_model=None, response_class=JSONResponse, responses=_json_doc(UserinfoOut))
 async def userinfo(request: Request, services: ServicesDep) -> Response:
     """UserInfo (OIDC Core §5.3): claims of the person for the token's scopes, numbers masked."""
     return await _userinfo(request, services)
 
 
-@router.post("/oauth2/userinfo", response_model=None)
+@router.post("/oauth2/userinfo", response_model=None, response_class=JSONResponse, responses=_json_doc(UserinfoOut))
 async def userinfo_post(request: Request, services: ServicesDep) -> Response:
     return await _userinfo(request, services)
 
 
-@router.post("/oauth2/introspect", response_model=None)
+@router.post(
+    "/oauth2/introspect", response_model=None, response_class=JSONResponse, responses=_json_doc(IntrospectionOut)
+)
 async def introspect(request: Request, services: ServicesDep) -> JSONResponse:
     """Token introspection (RFC 7662): for the token's own client or a client holding ``introspect``."""
     try:
@@ -377,7 +486,12 @@ async def introspect(request: Request, services: ServicesDep) -> JSONResponse:
     return result if isinstance(result, JSONResponse) else JSONResponse(result, headers=NO_STORE)
 
 
-@router.post("/oauth2/revoke", response_model=None)
+@router.post(
+    "/oauth2/revoke",
+    response_model=None,
+    response_class=Response,
+    responses={200: {"description": "revoked, or the token was unknown (RFC 7009 §2.2): an empty body"}},
+)
 async def revoke(request: Request, services: ServicesDep) -> Response:
     """Token revocation (RFC 7009): 200 for any token, including unknown ones."""
     try:

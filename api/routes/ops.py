@@ -2,22 +2,48 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import sqlalchemy as sa
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from api.deps import ServicesDep
 
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz")
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyChecks(BaseModel):
+    database: str = Field(description='"ok" or "error: <exception class>"')
+    pki: str | SkipJsonSchema[None] = Field(
+        default=None, description='"ok" or "not initialised"; absent if the database failed'
+    )
+
+
+class ReadyOut(BaseModel):
+    """Readiness: every check "ok" (200, ready) or not (503, not ready)."""
+
+    status: Literal["ready", "not ready"]
+    checks: ReadyChecks
+
+
+@router.get("/healthz", response_model=HealthOut)
 def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses={200: {"model": ReadyOut, "description": "ready"}, 503: {"model": ReadyOut, "description": "not ready"}},
+)
 def readyz(services: ServicesDep) -> dict[str, object] | JSONResponse:
     """Ready to serve: the database answers and the PKI exists."""
     checks: dict[str, str] = {}
