@@ -208,6 +208,19 @@ def load_public(spki_der: bytes) -> tuple[KeyAlgorithm, Any]:
         raise KeyFormatError("public key does not decode (bad point or modulus)") from exc
 
 
+#: Verification sees the same few keys again and again (our CAs, token keys, a seal's certificate):
+#: parsed key objects are immutable and safe to share between threads. A key that does not
+#: decode raises and is not cached.
+_load_public_cached = functools.lru_cache(maxsize=1024)(load_public)
+
+# Padding and hash descriptors are immutable: built once instead of on every verification.
+_SHA256 = hashes.SHA256()
+_PKCS1V15 = padding.PKCS1v15()
+_PSS_SHA256 = padding.PSS(padding.MGF1(hashes.SHA256()), 32)
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_SM2_SM3 = ts_ec.ECDSA(ts_hashes.SM3())
+
+
 def _strict_der_ecdsa(signature: bytes) -> bool:
     """ECDSA/SM2 signatures must be exactly DER ``SEQ{r, s}`` with 0 < r, s (X9.62, GB/T 32918.2).
 
@@ -264,22 +277,22 @@ def verify(spki_der: bytes, scheme: SignatureScheme, data: bytes, signature: byt
     Never raises for a bad signature or a key that does not fit the scheme; raises
     :class:`KeyFormatError` only when ``spki_der`` is not a public key at all.
     """
-    alg, pub = load_public(spki_der)
+    alg, pub = _load_public_cached(spki_der)
     if alg.family is not scheme.family:
         return False
     try:
         if scheme is SignatureScheme.SM2_SM3:
             if not _strict_der_ecdsa(signature):
                 return False
-            pub.verify(signature, data, ts_ec.ECDSA(ts_hashes.SM3()))
+            pub.verify(signature, data, _SM2_SM3)
         elif scheme is SignatureScheme.ECDSA_SHA256:
             if not _strict_der_ecdsa(signature):
                 return False
-            pub.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+            pub.verify(signature, data, _ECDSA_SHA256)
         elif scheme is SignatureScheme.RSA_PSS_SHA256:
-            pub.verify(signature, data, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+            pub.verify(signature, data, _PSS_SHA256, _SHA256)
         else:
-            pub.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+            pub.verify(signature, data, _PKCS1V15, _SHA256)
     except (InvalidSignature, ValueError, TypeError):
         return False
     except Exception:  # tongsuopy raises its own InvalidSignature class
