@@ -141,6 +141,20 @@ def test_security_headers_on_pages_api_and_errors(client: TestClient) -> None:
     assert "frame-ancestors 'none'" in docs
 
 
+def test_no_template_carries_what_the_csp_blocks() -> None:
+    """Every page template, not only the home page: no ``style`` attribute or ``<style>`` block
+    (style-src 'self'), no inline ``<script>`` or ``on...=`` handler (script-src 'self'). Browsers
+    silently drop what the CSP blocks, so a layout rule written inline would just not apply."""
+    from api import pages
+
+    bad = []
+    for template in sorted(pages.TEMPLATES_DIR.glob("*.html")):
+        text = template.read_text(encoding="utf-8")
+        for pattern in (r"\sstyle\s*=", r"<style[\s>]", r"<script(?![^>]*\ssrc=)[^>]*>", r"\son[a-z]+\s*=\s*[\"']"):
+            bad += [f"{template.name}: {m.group(0)!r}" for m in re.finditer(pattern, text, re.IGNORECASE)]
+    assert not bad, bad
+
+
 def test_hsts_when_served_over_https(app_for: Any) -> None:
     c = app_for(base_url="https://ywt.example.gov.cn")
     assert c.get("/healthz").headers["strict-transport-security"].startswith("max-age=31536000")
