@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from licence_helpers import ZBARIMG_QR
 from license_samples import (
     BUSINESS,
     FOOD,
@@ -84,7 +85,7 @@ def test_qr_code_decodes_from_a_150_dpi_rendering(
 ) -> None:
     assert len(LONG_QR_TEXT) == 304
     png = _png(rendered[code][0], tmp_path)
-    decoded = _run("zbarimg", "-q", "--raw", png)
+    decoded = _run(*ZBARIMG_QR, png)
     assert decoded.rstrip("\n") == LONG_QR_TEXT
 
 
@@ -198,7 +199,7 @@ def test_longest_valid_values_still_fit(code: str, tmp_path: Path) -> None:
     t = builtin_types()[code]
     pdf, _ = _render(code, _worst_case(t))
     png = _png(pdf, tmp_path)
-    assert _run("zbarimg", "-q", "--raw", png).rstrip("\n") == LONG_QR_TEXT
+    assert _run(*ZBARIMG_QR, png).rstrip("\n") == LONG_QR_TEXT
 
 
 def test_qr_text_too_long_for_the_box_is_refused() -> None:
